@@ -1,0 +1,77 @@
+"""The ASGI application: GraphQL (HTTP and WebSocket) at /graphql, health probes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from gateway.db.migrate import current_revision, head_revision, upgrade
+from gateway.graphql.schema import schema
+from gateway.graphql.view import GatewayGraphQL
+from gateway.services import Services
+from gateway.settings import Settings
+
+READINESS_TIMEOUT_SECONDS = 3.0
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    settings.check_can_serve()
+    services = Services.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.services = services
+        try:
+            if settings.migrate_on_start:
+                await upgrade(services.db)
+            yield
+        finally:
+            await services.db.dispose()
+
+    graphql = GatewayGraphQL(schema)
+    return Starlette(
+        routes=[
+            Route("/", lambda _: RedirectResponse("/graphql")),
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def healthz(_: Request) -> Response:
+    """The process is alive (says nothing about the database)."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready to serve: the database answers and its schema is the one this code needs."""
+    services: Services = request.app.state.services
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            revision = await current_revision(services.db)
+    except Exception as exc:  # any failure to reach the database means not ready
+        return JSONResponse(
+            {"status": "unavailable", "reason": f"database unreachable: {type(exc).__name__}"},
+            status_code=503,
+        )
+    head = head_revision()
+    if revision != head:
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "reason": f"database schema is at {revision}, this gateway needs {head}: "
+                "run 'gateway migrate'",
+            },
+            status_code=503,
+        )
+    return JSONResponse({"status": "ready", "schemaRevision": revision})

@@ -1,0 +1,92 @@
+"""Signed JWTs: HS256 with a shared secret or RS256 with a key pair."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from gateway.auth.principal import Principal, Role
+from gateway.errors import Unauthenticated
+from gateway.settings import Settings, SettingsError
+
+# Tolerated clock difference between the token issuer and the gateway.
+_LEEWAY_SECONDS = 5
+
+
+def generate_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+class TokenService:
+    def __init__(self, settings: Settings) -> None:
+        self.issuer = settings.jwt_issuer
+        self.audience = settings.jwt_audience
+        self.default_ttl = timedelta(seconds=settings.jwt_default_ttl_seconds)
+        if settings.jwt_secret:
+            self.algorithm = "HS256"
+            self._verify_key: str = settings.jwt_secret
+            self._sign_key: str | None = settings.jwt_secret
+        elif settings.jwt_public_key:
+            self.algorithm = "RS256"
+            self._verify_key = settings.jwt_public_key
+            self._sign_key = settings.jwt_private_key
+        else:
+            raise SettingsError("no JWT key: set GATEWAY_JWT_SECRET or GATEWAY_JWT_PUBLIC_KEY")
+
+    def issue(self, user_id: str, role: Role, ttl: timedelta | None = None) -> str:
+        if not self._sign_key:
+            raise SettingsError("RS256 tokens need GATEWAY_JWT_PRIVATE_KEY to be signed here")
+        if not user_id:
+            raise ValueError("user id must not be empty")
+        now = datetime.now(UTC)
+        claims: dict[str, object] = {
+            "sub": user_id,
+            "role": role.value,
+            "iat": now,
+            "exp": now + (ttl or self.default_ttl),
+        }
+        if self.issuer:
+            claims["iss"] = self.issuer
+        if self.audience:
+            claims["aud"] = self.audience
+        return jwt.encode(claims, self._sign_key, algorithm=self.algorithm)
+
+    def verify(self, token: str) -> Principal:
+        """The caller a token names, or ``Unauthenticated`` saying what is wrong with it."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._verify_key,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=_LEEWAY_SECONDS,
+                options={"require": ["exp", "sub"], "verify_aud": self.audience is not None},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token expired") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthenticated("token signature is invalid") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        user_id = claims["sub"]
+        if not isinstance(user_id, str) or not user_id.strip():
+            raise Unauthenticated("invalid token: 'sub' must be a non-empty string")
+        try:
+            role = Role.parse(claims.get("role"))
+        except ValueError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        return Principal(user_id=user_id, role=role)
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token in ``Bearer <token>``; a bare token is accepted too (SenSeeAct's
+    ``X-Auth-Token`` carries one without a scheme)."""
+    if not header:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    if rest and scheme.lower() == "bearer":
+        return rest.strip() or None
+    return header.strip() if not rest else None

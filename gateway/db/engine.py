@@ -1,0 +1,77 @@
+"""The async engine and sessions, one code path for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from gateway.settings import normalize_database_url
+
+# Execution option that makes a SQLite transaction take the write lock when it begins.
+_IMMEDIATE = "gateway_sqlite_immediate"
+
+
+class Database:
+    """Owns the engine. ``session()`` is for reads; ``transaction()`` for writes, committed
+    whole or rolled back whole."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalize_database_url(url)
+        self.backend = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        options: dict[str, Any] = {"echo": echo}
+        if self.backend == "postgresql":
+            options |= {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self.backend == "sqlite":
+            _configure_sqlite(self.engine)
+        self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool; on SQLite its transactions begin with the write lock (see below).
+        self.write_engine: AsyncEngine = self.engine.execution_options(**{_IMMEDIATE: True})
+        self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    def session(self) -> AsyncSession:
+        return self._reader()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self._writer() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    """Take over SQLite's transaction handling from the driver.
+
+    The driver's implicit deferred BEGIN lets two writers both read and then fail to upgrade
+    their lock (SQLITE_BUSY without waiting). Writes instead start with BEGIN IMMEDIATE, which
+    waits on ``busy_timeout`` and makes every write transaction run in commit order; reads keep
+    a plain BEGIN so WAL lets them run beside a writer.
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,1 @@
+"""The GraphQL schema (one module per domain) and its transport glue."""

@@ -1,0 +1,77 @@
+"""The caller (``me``) and access grants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from gateway.auth.principal import Role as DomainRole
+from gateway.graphql.context import Info
+from gateway.sync import grants as domain
+
+Role = strawberry.enum(DomainRole, description="SenSeeAct's roles.")
+
+
+@strawberry.type(description="`user` lets `grantee` (a professional) access their data in `project`.")
+class AccessGrant:
+    project: str
+    user: str
+    grantee: str
+    granted_by: str
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, grant: domain.Grant) -> AccessGrant:
+        return cls(
+            project=grant.project,
+            user=grant.user_id,
+            grantee=grant.grantee_id,
+            granted_by=grant.granted_by,
+            created_at=grant.created_at,
+        )
+
+
+@strawberry.type(description="The authenticated caller.")
+class Me:
+    id: str
+    role: Role
+    grants: list[AccessGrant] = strawberry.field(
+        description="Grants the caller gave and grants the caller received."
+    )
+
+
+@strawberry.type
+class AccessQuery:
+    @strawberry.field(description="Who the token says you are, and your access grants.")
+    async def me(self, info: Info) -> Me:
+        principal = info.context.principal
+        grants = await domain.grants_involving(info.context.db, principal.user_id)
+        return Me(
+            id=principal.user_id,
+            role=principal.role,
+            grants=[AccessGrant.from_domain(g) for g in grants],
+        )
+
+
+@strawberry.type
+class AccessMutation:
+    @strawberry.mutation(
+        description="Let a professional access `user`'s data in a project (default user: "
+        "yourself; admins may grant for anyone). Granting again returns the existing grant."
+    )
+    async def grant_access(
+        self, info: Info, project: str, grantee: str, user: str | None = None
+    ) -> AccessGrant:
+        grant = await domain.grant_access(
+            info.context.db, info.context.principal, project, grantee, user
+        )
+        return AccessGrant.from_domain(grant)
+
+    @strawberry.mutation(description="Withdraw a grant; false when there was none.")
+    async def revoke_access(
+        self, info: Info, project: str, grantee: str, user: str | None = None
+    ) -> bool:
+        return await domain.revoke_access(
+            info.context.db, info.context.principal, project, grantee, user
+        )

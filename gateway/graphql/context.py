@@ -1,0 +1,57 @@
+"""The per-request (or per-WebSocket-connection) GraphQL context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.types import Info as StrawberryInfo
+
+from gateway.auth.principal import Principal
+from gateway.db import Database
+from gateway.errors import Unauthenticated
+from gateway.services import Services
+
+
+@dataclass(slots=True)
+class Context:
+    services: Services
+    request: Request | WebSocket
+    response: Response | WebSocket | None = None
+    # Set by Strawberry from the WebSocket ``connection_init`` payload.
+    connection_params: dict[str, Any] | None = None
+    _principal: Principal | None = field(default=None, repr=False)
+    _auth_error: Unauthenticated | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def principal(self) -> Principal:
+        """The caller; raises ``UNAUTHENTICATED`` (saying why) when there is none."""
+        if self._principal is None:
+            raise self._auth_error or Unauthenticated(
+                "authentication required: send 'Authorization: Bearer <token>'"
+            )
+        return self._principal
+
+    async def authenticate(self, token: str | None) -> Principal | None:
+        """Verify ``token`` and remember its user. A bad token is not raised here, so that
+        schema introspection and GraphiQL still work; fields that need a caller raise it."""
+        if token is None:
+            return None
+        try:
+            principal = self.services.tokens.verify(token)
+        except Unauthenticated as exc:
+            self._auth_error = exc
+            return None
+        await self.services.users.remember(principal)
+        self._principal = principal
+        return principal
+
+
+Info = StrawberryInfo[Context, None]

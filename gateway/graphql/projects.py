@@ -1,0 +1,111 @@
+"""Projects and their declared tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from gateway.graphql.context import Info
+from gateway.sync import projects as domain
+from gateway.sync.tables import FieldSpec, build_table_spec
+from gateway.sync.tables import FieldType as DomainFieldType
+
+FieldType = strawberry.enum(DomainFieldType, description="The type of a declared field.")
+
+
+@strawberry.type(description="A declared field of a table.")
+class FieldDefinition:
+    name: str
+    type: FieldType
+    required: bool
+
+
+@strawberry.type(description="A declared table of a project.")
+class Table:
+    name: str
+    key_field: str | None = strawberry.field(
+        description="The field whose value is a record's key; without one the key is its recordId."
+    )
+    fields: list[FieldDefinition]
+    has_utc_time: bool = strawberry.field(description="The table declares `utcTime` (epoch ms).")
+    has_local_time: bool = strawberry.field(description="The table declares `localTime`.")
+    created_at: datetime
+
+    @classmethod
+    def from_domain(cls, table: domain.DeclaredTable) -> Table:
+        spec = table.spec
+        return cls(
+            name=spec.name,
+            key_field=spec.key_field,
+            fields=[FieldDefinition(name=f.name, type=f.type, required=f.required) for f in spec.fields],
+            has_utc_time=spec.has_utc_time,
+            has_local_time=spec.has_local_time,
+            created_at=table.created_at,
+        )
+
+
+@strawberry.type(description="A data space with declared tables.")
+class Project:
+    code: str
+    name: str
+    created_at: datetime
+    tables: list[Table]
+
+    @classmethod
+    def from_domain(cls, project: domain.ProjectInfo) -> Project:
+        return cls(
+            code=project.code,
+            name=project.name,
+            created_at=project.created_at,
+            tables=[Table.from_domain(t) for t in project.tables],
+        )
+
+
+@strawberry.input
+class FieldInput:
+    name: str
+    type: FieldType
+    required: bool = False
+
+
+@strawberry.type
+class ProjectQuery:
+    @strawberry.field(description="All projects, ordered by code, with their tables.")
+    async def projects(self, info: Info) -> list[Project]:
+        _ = info.context.principal
+        return [Project.from_domain(p) for p in await domain.list_projects(info.context.db)]
+
+    @strawberry.field(description="One project by code; null when there is none.")
+    async def project(self, info: Info, code: str) -> Project | None:
+        _ = info.context.principal
+        found = await domain.find_project(info.context.db, code)
+        return Project.from_domain(found) if found else None
+
+
+@strawberry.type
+class ProjectMutation:
+    @strawberry.mutation(description="Create a project (admins only).")
+    async def create_project(self, info: Info, code: str, name: str) -> Project:
+        created = await domain.create_project(info.context.db, info.context.principal, code, name)
+        return Project.from_domain(created)
+
+    @strawberry.mutation(
+        description="Declare a table of a project (admins only). A table with `utcTime` (INT) "
+        "or `localTime` (DATETIME) fields gets sample times and time-range filters."
+    )
+    async def define_table(
+        self,
+        info: Info,
+        project: str,
+        name: str,
+        fields: list[FieldInput],
+        key_field: str | None = None,
+    ) -> Table:
+        spec = build_table_spec(
+            name,
+            (FieldSpec(name=f.name, type=f.type, required=f.required) for f in fields),
+            key_field,
+        )
+        table = await domain.define_table(info.context.db, info.context.principal, project, spec)
+        return Table.from_domain(table)

@@ -1,0 +1,54 @@
+"""The one schema: each domain module contributes its queries, mutations and subscriptions."""
+
+from __future__ import annotations
+
+import logging
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import ExecutionContext
+
+from gateway.graphql.access import AccessMutation, AccessQuery
+from gateway.graphql.errors import ErrorCodes, is_unexpected
+from gateway.graphql.projects import ProjectMutation, ProjectQuery
+from gateway.graphql.system import SystemSubscription
+
+logger = logging.getLogger("gateway.graphql")
+
+
+@strawberry.type
+class Query(AccessQuery, ProjectQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(AccessMutation, ProjectMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(SystemSubscription):
+    pass
+
+
+class GatewaySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Refused requests are the client's business; only failures of the gateway are logged.
+        for error in errors:
+            if is_unexpected(error):
+                logger.error("unexpected error in %s", error.path, exc_info=error.original_error)
+
+
+def build_schema() -> strawberry.Schema:
+    return GatewaySchema(
+        query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes]
+    )
+
+
+schema = build_schema()
+
+
+def export_sdl() -> str:
+    return schema.as_str() + "\n"

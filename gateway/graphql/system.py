@@ -1,0 +1,52 @@
+"""Connection diagnostics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+
+from gateway.db.types import utcnow
+from gateway.errors import BadUserInput
+from gateway.graphql.context import Info
+from gateway.graphql.scalars import Long
+
+MIN_INTERVAL_MS, MAX_INTERVAL_MS = 100, 60_000
+
+
+@strawberry.type
+class Heartbeat:
+    seq: int
+    time: datetime
+    server_time: Long = strawberry.field(description="The same instant in epoch milliseconds.")
+    user: str = strawberry.field(description="The user this connection is authenticated as.")
+
+
+@strawberry.type
+class SystemSubscription:
+    @strawberry.subscription(
+        description="A beat every `intervalMs`, ending after `count` beats when given: shows "
+        "that a WebSocket connection and its authentication work."
+    )
+    async def heartbeat(
+        self, info: Info, interval_ms: int = 1000, count: int | None = None
+    ) -> AsyncGenerator[Heartbeat, None]:
+        principal = info.context.principal
+        if not MIN_INTERVAL_MS <= interval_ms <= MAX_INTERVAL_MS:
+            raise BadUserInput(
+                f"intervalMs must be between {MIN_INTERVAL_MS} and {MAX_INTERVAL_MS}",
+                field="intervalMs",
+            )
+        if count is not None and count < 1:
+            raise BadUserInput("count must be at least 1", field="count")
+        seq = 0
+        while count is None or seq < count:
+            if seq:
+                await asyncio.sleep(interval_ms / 1000)
+            seq += 1
+            now = utcnow()
+            yield Heartbeat(
+                seq=seq, time=now, server_time=Long(int(now.timestamp() * 1000)), user=principal.user_id
+            )

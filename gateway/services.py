@@ -1,0 +1,23 @@
+"""What a running gateway holds for its requests: settings, database, token service, users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.auth.tokens import TokenService
+from gateway.auth.users import UserRegistry
+from gateway.db import Database
+from gateway.settings import Settings
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    db: Database
+    tokens: TokenService
+    users: UserRegistry
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        db = Database(settings.database_url)
+        return cls(settings=settings, db=db, tokens=TokenService(settings), users=UserRegistry(db))

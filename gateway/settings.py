@@ -1,0 +1,87 @@
+"""Runtime configuration, read from ``GATEWAY_*`` environment variables and ``.env``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gateway.db"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SettingsError(ValueError):
+    """The settings cannot run the gateway as asked (e.g. production without a JWT key)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    migrate_on_start: bool = True
+
+    # HS256 with a shared secret, or RS256 with a public key (PEM). The private key is only
+    # needed by `gateway token` when tokens are RS256.
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_private_key: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_default_ttl_seconds: int = Field(default=3600, gt=0)
+
+    @model_validator(mode="after")
+    def _one_jwt_algorithm(self) -> Settings:
+        if self.jwt_secret and self.jwt_public_key:
+            raise ValueError("set GATEWAY_JWT_SECRET or GATEWAY_JWT_PUBLIC_KEY, not both")
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            # PyJWT warns on short HMAC keys; a short secret is guessable offline.
+            raise ValueError("GATEWAY_JWT_SECRET must be at least 32 characters")
+        return self
+
+    @property
+    def has_jwt_key(self) -> bool:
+        return bool(self.jwt_secret or self.jwt_public_key)
+
+    @cached_property
+    def database_backend(self) -> str:
+        """``sqlite`` or ``postgresql``: the one place that tells the two apart."""
+        return self.normalized_database_url.split(":", 1)[0].split("+", 1)[0]
+
+    @cached_property
+    def normalized_database_url(self) -> str:
+        return normalize_database_url(self.database_url)
+
+    def check_can_serve(self) -> None:
+        if self.environment is Environment.PRODUCTION and not self.has_jwt_key:
+            raise SettingsError(
+                "refusing to start in production without a JWT key: "
+                "set GATEWAY_JWT_SECRET (HS256) or GATEWAY_JWT_PUBLIC_KEY (RS256)"
+            )
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people paste (``postgres://``, ``postgresql://``, ``sqlite:///``) and
+    pick the async driver the gateway runs on."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise SettingsError(f"not a database URL: {url!r}")
+    match scheme:
+        case "postgres" | "postgresql" | "postgresql+asyncpg":
+            return f"postgresql+asyncpg://{rest}"
+        case "sqlite" | "sqlite+aiosqlite":
+            return f"sqlite+aiosqlite://{rest}"
+    raise SettingsError(
+        f"unsupported database URL scheme {scheme!r}: use sqlite+aiosqlite:// or "
+        "postgresql+asyncpg://"
+    )

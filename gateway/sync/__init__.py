@@ -1,0 +1,1 @@
+"""The sync domain: projects and their tables, access grants, and (later) the action log."""
