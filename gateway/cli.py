@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    serve = add("serve", cmd_serve, "run the gateway (GraphQL, GraphiQL and WebSockets at /graphql)")
+    serve = add(
+        "serve", cmd_serve, "run the gateway (GraphQL, GraphiQL and WebSockets at /graphql)"
+    )
     serve.add_argument("--host", help="address to listen on (default: GATEWAY_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: GATEWAY_PORT or 8000)")
     serve.add_argument("--demo", action="store_true", help="load the demo project first")

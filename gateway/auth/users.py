@@ -30,7 +30,10 @@ class UserRegistry:
         stamp = utcnow()
         async with self._db.transaction() as session:
             stmt = insert(session, User).values(
-                id=principal.user_id, role=principal.role.value, created_at=stamp, last_seen_at=stamp
+                id=principal.user_id,
+                role=principal.role.value,
+                created_at=stamp,
+                last_seen_at=stamp,
             )
             await session.execute(
                 stmt.on_conflict_do_update(

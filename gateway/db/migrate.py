@@ -41,7 +41,9 @@ async def upgrade(db: Database, revision: str = "head") -> None:
     through an advisory lock, so only one of them applies each step."""
     async with db.write_engine.begin() as conn:
         if db.backend == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+            )
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 

@@ -24,9 +24,7 @@ metadata: MetaData = SQLModel.metadata
 
 def _project_fk() -> Any:
     return Field(
-        sa_column=Column(
-            Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False
-        )
+        sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False)
     )
 
 

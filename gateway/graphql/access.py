@@ -13,7 +13,9 @@ from gateway.sync import grants as domain
 Role = strawberry.enum(DomainRole, description="SenSeeAct's roles.")
 
 
-@strawberry.type(description="`user` lets `grantee` (a professional) access their data in `project`.")
+@strawberry.type(
+    description="`user` lets `grantee` (a professional) access their data in `project`."
+)
 class AccessGrant:
     project: str
     user: str

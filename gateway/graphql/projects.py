@@ -38,7 +38,9 @@ class Table:
         return cls(
             name=spec.name,
             key_field=spec.key_field,
-            fields=[FieldDefinition(name=f.name, type=f.type, required=f.required) for f in spec.fields],
+            fields=[
+                FieldDefinition(name=f.name, type=f.type, required=f.required) for f in spec.fields
+            ],
             has_utc_time=spec.has_utc_time,
             has_local_time=spec.has_local_time,
             created_at=table.created_at,

@@ -48,5 +48,8 @@ class SystemSubscription:
             seq += 1
             now = utcnow()
             yield Heartbeat(
-                seq=seq, time=now, server_time=Long(int(now.timestamp() * 1000)), user=principal.user_id
+                seq=seq,
+                time=now,
+                server_time=Long(int(now.timestamp() * 1000)),
+                user=principal.user_id,
             )

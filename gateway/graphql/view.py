@@ -44,7 +44,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await context.authenticate(token)
         return context
 
-    async def on_ws_connect(self, context: Context) -> UnsetType | None | dict[str, object]:
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A connection without a valid token is refused at ``connection_init``
         (graphql-transport-ws closes it with 4403)."""
         await context.authenticate(_payload_token(context.connection_params))

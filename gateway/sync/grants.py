@@ -65,7 +65,10 @@ async def grant_access(
         )
         if existing is None:
             existing = AccessGrant(
-                project_id=project.id, user_id=owner, grantee_id=grantee, granted_by=principal.user_id
+                project_id=project.id,
+                user_id=owner,
+                grantee_id=grantee,
+                granted_by=principal.user_id,
             )
             session.add(existing)
     return _grant(project_code, existing)

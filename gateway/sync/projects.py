@@ -58,9 +58,7 @@ async def create_project(db: Database, principal: Principal, code: str, name: st
         )
     name = name.strip()
     if not name or len(name) > MAX_NAME_LENGTH:
-        raise BadUserInput(
-            f"project name must be 1 to {MAX_NAME_LENGTH} characters", field="name"
-        )
+        raise BadUserInput(f"project name must be 1 to {MAX_NAME_LENGTH} characters", field="name")
     try:
         async with db.transaction() as session:
             if await session.scalar(select(Project.id).where(Project.code == code)) is not None:
@@ -69,7 +67,9 @@ async def create_project(db: Database, principal: Principal, code: str, name: st
             session.add(project)
     except IntegrityError as exc:  # a concurrent createProject won the race
         raise BadUserInput(f"project {code!r} already exists", field="code") from exc
-    return ProjectInfo(code=project.code, name=project.name, created_at=project.created_at, tables=())
+    return ProjectInfo(
+        code=project.code, name=project.name, created_at=project.created_at, tables=()
+    )
 
 
 async def define_table(

@@ -45,17 +45,23 @@ def upgrade() -> None:
         sa.Column("granted_by", sa.String(length=255), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["project_id"], ["projects.id"],
-            name=op.f("fk_access_grants_project_id_projects"), ondelete="CASCADE",
+            ["project_id"],
+            ["projects.id"],
+            name=op.f("fk_access_grants_project_id_projects"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_access_grants")),
         sa.UniqueConstraint(
-            "project_id", "user_id", "grantee_id",
+            "project_id",
+            "user_id",
+            "grantee_id",
             name=op.f("uq_access_grants_project_id_user_id_grantee_id"),
         ),
     )
     op.create_index(
-        op.f("ix_access_grants_grantee_id_project_id"), "access_grants", ["grantee_id", "project_id"]
+        op.f("ix_access_grants_grantee_id_project_id"),
+        "access_grants",
+        ["grantee_id", "project_id"],
     )
     op.create_table(
         "project_tables",
@@ -66,8 +72,10 @@ def upgrade() -> None:
         sa.Column("fields", JSONDocument, nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["project_id"], ["projects.id"],
-            name=op.f("fk_project_tables_project_id_projects"), ondelete="CASCADE",
+            ["project_id"],
+            ["projects.id"],
+            name=op.f("fk_project_tables_project_id_projects"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_project_tables")),
         sa.UniqueConstraint("project_id", "name", name=op.f("uq_project_tables_project_id_name")),
