@@ -84,9 +84,9 @@ class TokenService:
 def bearer_token(header: str | None) -> str | None:
     """The token in ``Bearer <token>``; a bare token is accepted too (SenSeeAct's
     ``X-Auth-Token`` carries one without a scheme)."""
-    if not header:
+    if not header or not header.strip():
         return None
-    scheme, _, rest = header.strip().partition(" ")
-    if rest and scheme.lower() == "bearer":
-        return rest.strip() or None
-    return header.strip() if not rest else None
+    parts = header.split()
+    if parts[0].lower() == "bearer":
+        return parts[1] if len(parts) == 2 else None
+    return parts[0] if len(parts) == 1 else None

@@ -25,10 +25,14 @@ def _parse_long(value: object) -> int:
     return value
 
 
-Long = strawberry.scalar(
-    NewType("Long", int),
+Long = NewType("Long", int)
+
+# Registered through ``StrawberryConfig.scalar_map`` (see ``SCALARS``).
+LongDefinition = strawberry.scalar(
     name="Long",
     description="A 64-bit integer, e.g. a UNIX time in milliseconds (GraphQL's Int is 32-bit).",
     serialize=int,
     parse_value=_parse_long,
 )
+
+SCALARS = {Long: LongDefinition}

@@ -6,11 +6,13 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.graphql.access import AccessMutation, AccessQuery
 from gateway.graphql.errors import ErrorCodes, is_unexpected
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
+from gateway.graphql.scalars import SCALARS
 from gateway.graphql.system import SystemSubscription
 
 logger = logging.getLogger("gateway.graphql")
@@ -43,7 +45,11 @@ class GatewaySchema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
-        query=Query, mutation=Mutation, subscription=Subscription, extensions=[ErrorCodes]
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=[ErrorCodes],
+        config=StrawberryConfig(scalar_map=SCALARS),
     )
 
 

@@ -1,0 +1,113 @@
+"""Test helpers: a real gateway under uvicorn, and small GraphQL-over-HTTP clients."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+
+from gateway.app import create_app
+from gateway.auth.principal import Role
+from gateway.auth.tokens import TokenService
+from gateway.settings import Settings
+
+TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def test_settings(database_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        jwt_secret=TEST_SECRET,
+        **overrides,
+    )
+
+
+@dataclass
+class GatewayServer:
+    settings: Settings
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def token(self, user: str, role: Role, ttl: timedelta | None = None) -> str:
+        return TokenService(self.settings).issue(user, role, ttl)
+
+    def client(self, token: str | None = None) -> GraphQLHttp:
+        return GraphQLHttp(self.url, token)
+
+    @classmethod
+    @contextmanager
+    def running(cls, settings: Settings) -> Iterator[GatewayServer]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the gateway did not start (see the log above)")
+            time.sleep(0.02)
+        try:
+            yield cls(settings=settings, port=port)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=15)
+            sock.close()
+
+
+class GraphQLHttp:
+    """Posts GraphQL over HTTP and returns the JSON body, errors included, for assertions."""
+
+    def __init__(self, url: str, token: str | None = None, header: str = "Authorization") -> None:
+        self.url = url
+        self.headers = {}
+        if token is not None:
+            self.headers[header] = f"Bearer {token}" if header == "Authorization" else token
+
+    async def execute(self, query: str, **variables: Any) -> dict[str, Any]:
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.post(
+                self.url, json={"query": query, "variables": variables}, headers=self.headers
+            )
+        assert response.headers["content-type"].startswith("application/json"), response.text
+        return response.json()
+
+    async def data(self, query: str, **variables: Any) -> dict[str, Any]:
+        """The data of a query that must succeed."""
+        body = await self.execute(query, **variables)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    async def error(self, query: str, **variables: Any) -> dict[str, Any]:
+        """The single error of a query that must fail."""
+        body = await self.execute(query, **variables)
+        assert body.get("errors"), f"expected an error, got {body}"
+        assert len(body["errors"]) == 1, body["errors"]
+        return body["errors"][0]
+
+
+def error_code(error: dict[str, Any]) -> str:
+    return error["extensions"]["code"]

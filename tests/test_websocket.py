@@ -1,0 +1,93 @@
+"""WebSocket subscriptions: both protocols, authenticated from the connection_init payload."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import websockets
+from gql import Client, gql
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+from websockets.exceptions import ConnectionClosed
+
+from gateway.auth.principal import Role
+from tests.support import GatewayServer
+
+PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
+HEARTBEAT = gql("subscription { heartbeat(intervalMs: 100, count: 2) { seq user serverTime } }")
+
+
+def transport(server: GatewayServer, protocol: str, payload: dict[str, Any]) -> WebsocketsTransport:
+    return WebsocketsTransport(
+        url=server.ws_url, init_payload=payload, subprotocols=[protocol], connect_timeout=10
+    )
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_authenticated_subscription_streams(server: GatewayServer, protocol: str) -> None:
+    token = server.token("alice", Role.PATIENT)
+    payload = {"Authorization": f"Bearer {token}"}
+    async with Client(transport=transport(server, protocol, payload)) as session:
+        beats = [beat async for beat in session.subscribe(HEARTBEAT)]
+    assert [b["heartbeat"]["seq"] for b in beats] == [1, 2]
+    assert {b["heartbeat"]["user"] for b in beats} == {"alice"}
+    assert beats[0]["heartbeat"]["serverTime"] <= beats[1]["heartbeat"]["serverTime"]
+
+
+def refused_payloads(server: GatewayServer) -> dict[str, dict[str, Any]]:
+    expired = server.token("a", Role.ADMIN, timedelta(seconds=-60))
+    return {
+        "no token": {},
+        "other keys only": {"something": "else"},
+        "expired token": {"Authorization": f"Bearer {expired}"},
+        "garbage token": {"Authorization": "Bearer not.a.jwt"},
+    }
+
+
+CASES = ["no token", "other keys only", "expired token", "garbage token"]
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_graphql_transport_ws_handshake_without_a_valid_token_closes_4403(
+    server: GatewayServer, case: str
+) -> None:
+    init = {"type": "connection_init", "payload": refused_payloads(server)[case]}
+    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps(init))
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden")
+
+
+@pytest.mark.parametrize("case", CASES)
+async def test_legacy_graphql_ws_handshake_without_a_valid_token_is_a_connection_error(
+    server: GatewayServer, case: str
+) -> None:
+    init = {"type": "connection_init", "payload": refused_payloads(server)[case]}
+    async with websockets.connect(server.ws_url, subprotocols=["graphql-ws"]) as ws:
+        await ws.send(json.dumps(init))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        assert reply["type"] == "connection_error"
+        assert reply["payload"]["code"] == "UNAUTHENTICATED"
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), timeout=10)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_bad_subscription_arguments_are_bad_user_input(
+    server: GatewayServer, protocol: str
+) -> None:
+    payload = {"Authorization": f"Bearer {server.token('alice', Role.PATIENT)}"}
+    async with Client(transport=transport(server, protocol, payload)) as session:
+        with pytest.raises(TransportQueryError) as caught:
+            async for _ in session.subscribe(
+                gql("subscription { heartbeat(intervalMs: 5) { seq } }")
+            ):
+                pytest.fail("no beat for a refused subscription")
+    assert caught.value.errors is not None
+    assert caught.value.errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
