@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 
 from gateway.db.migrate import current_revision, head_revision, upgrade
 from gateway.graphql.schema import schema
-from gateway.graphql.view import GatewayGraphQL
+from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH, GatewayGraphQL
 from gateway.services import Services
 from gateway.settings import Settings
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", lambda _: RedirectResponse("/graphql")),
             Route("/graphql", graphql),
             WebSocketRoute("/graphql", graphql),
+            Mount(IDE_ASSETS_PATH, StaticFiles(directory=IDE_ASSETS_DIR)),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ],

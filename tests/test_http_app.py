@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+
 import httpx
 
 from gateway.auth.principal import Role
@@ -78,6 +82,22 @@ async def test_graphiql_is_served_to_browsers(server: GatewayServer) -> None:
     assert page.url.path == "/graphql"
     assert page.headers["content-type"].startswith("text/html")
     assert "graphiql" in page.text.lower()
+
+
+async def test_graphiql_assets_are_served_locally_and_match_their_integrity_hashes(
+    server: GatewayServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        page = (await http.get("/graphql", headers={"Accept": "text/html"})).text
+        assert "unpkg.com" not in page
+        assets = re.findall(r'(?:src|href)="(/graphql-assets/[^"]+)"\s+integrity="([^"]+)"', page)
+        assert len(assets) >= 5, page
+        for url, integrity in assets:
+            response = await http.get(url)
+            assert response.status_code == 200, url
+            algorithm, _, expected = integrity.partition("-")
+            digest = base64.b64encode(hashlib.new(algorithm, response.content).digest()).decode()
+            assert digest == expected, f"{url} does not match its integrity hash"
 
 
 async def test_request_errors_carry_bad_user_input(server: GatewayServer) -> None:

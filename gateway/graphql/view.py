@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 from strawberry import Schema
 from strawberry.asgi import GraphQL
@@ -20,6 +21,11 @@ from gateway.errors import Unauthenticated
 from gateway.graphql.context import Context
 from gateway.services import Services
 
+#: GraphiQL's scripts and styles, served locally so GraphiQL works without internet access.
+IDE_ASSETS_DIR = Path(__file__).parent / "vendor"
+IDE_ASSETS_PATH = "/graphql-assets"
+_CDN = "https://unpkg.com/"
+
 
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: Schema) -> None:
@@ -29,6 +35,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             connection_init_wait_timeout=timedelta(seconds=10),
         )
+        ide_html = self.graphql_ide_html
+        self._local_ide_html = ide_html.replace(_CDN, f"{IDE_ASSETS_PATH}/") if ide_html else ""
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self._local_ide_html)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
