@@ -27,8 +27,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services = Services.create(settings)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.services = services
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
         try:
             if settings.migrate_on_start:
                 await upgrade(services.db)
@@ -37,7 +36,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.db.dispose()
 
     graphql = GatewayGraphQL(schema)
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", lambda _: RedirectResponse("/graphql")),
             Route("/graphql", graphql),
@@ -48,6 +47,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    app.state.services = services
+    return app
 
 
 async def healthz(_: Request) -> Response:

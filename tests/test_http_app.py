@@ -50,25 +50,23 @@ async def test_not_ready_when_the_database_is_unreachable(tmp_path) -> None:
     assert ready.json()["reason"].startswith("database unreachable")
 
 
-async def test_queries_over_get(server: GatewayServer) -> None:
-    token = server.token("alice", Role.PATIENT)
+async def get_query(server: GatewayServer, token: str, query: str) -> httpx.Response:
     async with httpx.AsyncClient() as http:
-        response = await http.get(
-            server.url,
-            params={"query": "{ me { id } }"},
-            headers={"Authorization": f"Bearer {token}"},
+        return await http.get(
+            server.url, params={"query": query}, headers={"Authorization": f"Bearer {token}"}
         )
+
+
+async def test_queries_over_get(server: GatewayServer) -> None:
+    response = await get_query(server, server.token("alice", Role.PATIENT), "{ me { id } }")
     assert response.json() == {"data": {"me": {"id": "alice"}}}
 
 
 async def test_mutations_over_get_are_refused(server: GatewayServer) -> None:
     token = server.token("root", Role.ADMIN)
-    async with httpx.AsyncClient() as http:
-        response = await http.get(
-            server.url,
-            params={"query": 'mutation { createProject(code: "x", name: "X") { code } }'},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+    response = await get_query(
+        server, token, 'mutation { createProject(code: "x", name: "X") { code } }'
+    )
     # The GraphQL-over-HTTP spec asks for 405; Strawberry answers 400. Either way nothing runs.
     assert response.status_code in (400, 405)
     check = await server.client(token).data('{ project(code: "x") { code } }')
