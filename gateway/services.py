@@ -19,5 +19,8 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            idle_in_transaction_timeout_ms=settings.pg_idle_in_transaction_timeout_ms,
+        )
         return cls(settings=settings, db=db, tokens=TokenService(settings), users=UserRegistry(db))

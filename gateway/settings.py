@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     jwt_default_ttl_seconds: int = Field(default=3600, gt=0)
 
+    # The sync log.
+    max_write_batch: int = Field(default=10_000, gt=0, description="actions per writeActions")
+    max_read_batch: int = Field(default=10_000, gt=0, description="actions per read, at most")
+    # A transaction left open holds back every reader of the log (see gateway/sync/horizon.py);
+    # PostgreSQL ends one of the gateway's own that idles this long.
+    pg_idle_in_transaction_timeout_ms: int = Field(default=60_000, gt=0)
+
     @model_validator(mode="after")
     def _one_jwt_algorithm(self) -> Settings:
         if self.jwt_secret and self.jwt_public_key:

@@ -8,7 +8,15 @@ from gateway.db import Database
 from gateway.db.migrate import current_revision, downgrade, head_revision, upgrade
 from gateway.db.models import metadata
 
-GATEWAY_TABLES = {"projects", "project_tables", "users", "access_grants"}
+GATEWAY_TABLES = {
+    "projects",
+    "project_tables",
+    "users",
+    "access_grants",
+    "actions",
+    "records",
+    "write_progress",
+}
 
 
 async def table_names(db: Database) -> set[str]:

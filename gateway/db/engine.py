@@ -24,12 +24,23 @@ class Database:
     """Owns the engine. ``session()`` is for reads; ``transaction()`` for writes, committed
     whole or rolled back whole."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, idle_in_transaction_timeout_ms: int = 60_000
+    ) -> None:
         self.url = normalize_database_url(url)
         self.backend = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         options: dict[str, Any] = {"echo": echo}
         if self.backend == "postgresql":
-            options |= {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+            options |= {
+                "pool_pre_ping": True,
+                "pool_size": 10,
+                "max_overflow": 20,
+                "connect_args": {
+                    "server_settings": {
+                        "idle_in_transaction_session_timeout": str(idle_in_transaction_timeout_ms)
+                    }
+                },
+            }
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
@@ -44,6 +55,20 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self._writer() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session whose statements all see one snapshot of the database:
+        REPEATABLE READ on PostgreSQL; on SQLite (WAL) any read transaction already does."""
+        async with self._reader() as session:
+            if self.backend == "postgresql":
+                await session.connection(
+                    execution_options={
+                        "isolation_level": "REPEATABLE READ",
+                        "postgresql_readonly": True,
+                    }
+                )
             yield session
 
     async def ping(self) -> None:

@@ -6,7 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    FetchedValue,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from gateway.db.types import JSONDocument, UTCDateTime, utcnow
@@ -80,3 +90,94 @@ class AccessGrant(SQLModel, table=True):
     grantee_id: str = Field(max_length=255)
     granted_by: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# Log positions and record ids: BIGINT on PostgreSQL; on SQLite a plain INTEGER primary key,
+# which is the rowid alias that autoincrements.
+LogId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _table_fk() -> Any:
+    return Field(
+        sa_column=Column(
+            Integer, ForeignKey("project_tables.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+
+
+class Action(SQLModel, table=True):
+    """One entry of the append-only log of database actions.
+
+    Its log position is ``(xid, id)``. On PostgreSQL ``xid`` is the writing transaction's id
+    (a server default of ``pg_current_xact_id()``, set by the migration) so that readers can
+    stay below the oldest transaction still running; on SQLite it is 0 and ``id`` alone is in
+    commit order because writers hold the database lock from BEGIN IMMEDIATE to COMMIT.
+    """
+
+    __tablename__ = "actions"
+    __table_args__ = (
+        # An action's identity: a retried batch finds its actions here.
+        UniqueConstraint("project_id", "user_id", "table_id", "record_id", "time", "action_order"),
+        Index(None, "project_id", "user_id", "xid", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(LogId, primary_key=True))
+    xid: int = Field(
+        default=None, sa_column=Column(BigInteger, nullable=False, server_default=FetchedValue())
+    )
+    project_id: int = _project_fk()
+    table_id: int = _table_fk()
+    user_id: str = Field(max_length=255)
+    action: str = Field(max_length=6)
+    record_id: str = Field(max_length=32)
+    json_data: str | None = Field(default=None, sa_type=Text)
+    sample_time: int | None = Field(default=None, sa_type=BigInteger)
+    time: int = Field(sa_type=BigInteger)
+    action_order: int
+    source: str | None = Field(default=None, max_length=32)
+    author: str | None = Field(default=None, max_length=255)
+    device_id: str | None = Field(default=None, max_length=255)
+    stored_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Record(SQLModel, table=True):
+    """The current state of one record, materialized from its actions."""
+
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id", "table_id", "record_id"),
+        Index(None, "project_id", "user_id", "table_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(LogId, primary_key=True))
+    project_id: int = _project_fk()
+    table_id: int = _table_fk()
+    user_id: str = Field(max_length=255)
+    record_id: str = Field(max_length=32)
+    record_key: str = Field(max_length=255)
+    data: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
+    deleted: bool = False
+    position: int = Field(sa_type=BigInteger, description="id of the action that last changed it")
+    device_id: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class WriteProgress(SQLModel, table=True):
+    """The (time, order) of the latest action written per user, table and device; the row with
+    an empty ``device_id`` covers all devices (SenSeeAct's get-progress)."""
+
+    __tablename__ = "write_progress"
+
+    project_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    )
+    user_id: str = Field(primary_key=True, max_length=255)
+    table_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("project_tables.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    device_id: str = Field(primary_key=True, max_length=255)
+    time: int = Field(sa_type=BigInteger)
+    action_order: int

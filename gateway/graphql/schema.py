@@ -10,8 +10,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.graphql.access import AccessMutation, AccessQuery
+from gateway.graphql.actions import ActionMutation, ActionQuery
 from gateway.graphql.errors import ErrorCodes, is_unexpected
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
+from gateway.graphql.records import RecordQuery
 from gateway.graphql.scalars import SCALARS
 from gateway.graphql.system import SystemSubscription
 
@@ -19,12 +21,12 @@ logger = logging.getLogger("gateway.graphql")
 
 
 @strawberry.type
-class Query(AccessQuery, ProjectQuery):
+class Query(AccessQuery, ProjectQuery, ActionQuery, RecordQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccessMutation, ProjectMutation):
+class Mutation(AccessMutation, ProjectMutation, ActionMutation):
     pass
 
 

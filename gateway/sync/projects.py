@@ -16,6 +16,7 @@ from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Project, ProjectTable
 from gateway.errors import BadUserInput, Forbidden, NotFound
+from gateway.sync.selection import CatalogTable
 from gateway.sync.tables import FieldSpec, TableSpec
 
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -140,3 +141,14 @@ def _declared(row: ProjectTable) -> DeclaredTable:
         key_field=row.key_field,
     )
     return DeclaredTable(spec=spec, created_at=row.created_at)
+
+
+async def load_catalog(session: AsyncSession, code: str) -> tuple[Project, dict[str, CatalogTable]]:
+    """A project and its declared tables by name, for the sync log."""
+    project = await require_project(session, code)
+    rows = await session.scalars(select(ProjectTable).where(ProjectTable.project_id == project.id))
+    tables = {}
+    for row in rows:
+        assert row.id is not None
+        tables[row.name] = CatalogTable(id=row.id, spec=_declared(row).spec)
+    return project, tables

@@ -1,0 +1,92 @@
+"""Current records, for frontends that show the data itself."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from gateway.graphql.context import Info
+from gateway.graphql.pagination import PageInfo
+from gateway.graphql.scalars import Long
+from gateway.sync import records as domain
+
+
+@strawberry.type(description="The current state of one record, built from its actions.")
+class Record:
+    table: str
+    user: str
+    record_id: str
+    key: str = strawberry.field(description="The keyField's value, else the recordId.")
+    data: JSON | None
+    deleted: bool
+    position: Long = strawberry.field(description="Log id of the action that last changed it.")
+    device_id: str | None = strawberry.field(description="The device that last changed it.")
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field(description="data as a JSON string, like an action's jsonData.")
+    def json_data(self) -> str | None:
+        return None if self.data is None else json.dumps(self.data, separators=(",", ":"))
+
+    @classmethod
+    def from_domain(cls, r: domain.RecordView) -> Record:
+        return cls(
+            table=r.table,
+            user=r.user,
+            record_id=r.record_id,
+            key=r.key,
+            data=r.data,
+            deleted=r.deleted,
+            position=Long(r.position),
+            device_id=r.device_id,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+
+
+@strawberry.type
+class RecordEdge:
+    cursor: str
+    node: Record
+
+
+@strawberry.type
+class RecordConnection:
+    edges: list[RecordEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class RecordQuery:
+    @strawberry.field(description="The current records of one table for a user, oldest first.")
+    async def records(
+        self,
+        info: Info,
+        project: str,
+        table: str,
+        user: str | None = None,
+        first: int = 50,
+        after: str | None = None,
+        include_deleted: bool = False,
+    ) -> RecordConnection:
+        page = await domain.list_records(
+            info.context.db,
+            info.context.principal,
+            project,
+            table,
+            user=user,
+            first=first,
+            after=after,
+            include_deleted=include_deleted,
+        )
+        edges = [RecordEdge(cursor=r.cursor, node=Record.from_domain(r)) for r in page.records]
+        return RecordConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )

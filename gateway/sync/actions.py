@@ -1,0 +1,56 @@
+"""Database actions as the domain sees them: what a device sends, and what a reader receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class ActionType(StrEnum):
+    INSERT = "INSERT"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingAction:
+    """One action as a device writes it (the seed's database action)."""
+
+    table: str
+    user: str
+    action: ActionType
+    record_id: str
+    json_data: str | None
+    time: int
+    order: int
+    sample_time: int | None = None
+    source: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredAction:
+    """One action as a reader receives it, possibly merged from several in the log."""
+
+    table: str
+    user: str
+    action: ActionType
+    record_id: str
+    json_data: str | None
+    sample_time: int | None
+    time: int
+    order: int
+    source: str
+    author: str | None
+    device_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidAction:
+    index: int
+    code: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "code": self.code, "reason": self.reason}

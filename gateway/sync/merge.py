@@ -1,0 +1,74 @@
+"""Merging within one returned batch (DESIGN.md rule 4, the seed's read):
+
+- INSERT followed by UPDATEs of the same record: one INSERT with the final data;
+- UPDATE followed by UPDATEs: one UPDATE carrying every changed field;
+- INSERT ... DELETE: nothing (the reader never needs to know the record existed);
+- UPDATE ... DELETE: one DELETE.
+
+A merged action takes its place, time, order and sample time from the last action it stands
+for. Anything else (a DELETE followed by a new INSERT) is passed on as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from gateway.sync.actions import ActionType
+from gateway.sync.cursor import Position
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    position: Position
+    table: str
+    record_id: str
+    action: ActionType
+    json_data: str | None
+    sample_time: int | None
+    time: int
+    order: int
+    author: str | None
+    device_id: str | None
+
+
+def merge(entries: Sequence[LogEntry]) -> list[LogEntry]:
+    """The batch with each record's run of mergeable actions folded into one, in log order of
+    the last action of each run."""
+    out: list[LogEntry | None] = []
+    pending: dict[tuple[str, str], int] = {}  # record -> index in ``out`` of its open run
+    for entry in entries:
+        key = (entry.table, entry.record_id)
+        index = pending.get(key)
+        if index is not None:
+            earlier = out[index]
+            assert earlier is not None
+            folded = _fold(earlier, entry)
+            if len(folded) < 2:
+                out[index] = None
+                if not folded:
+                    del pending[key]
+                    continue
+                entry = folded[0]
+        pending[key] = len(out)
+        out.append(entry)
+    return [entry for entry in out if entry is not None]
+
+
+def _fold(earlier: LogEntry, later: LogEntry) -> tuple[LogEntry, ...]:
+    """What replaces two consecutive actions on one record: one merged action, nothing, or
+    both as they are."""
+    match earlier.action, later.action:
+        case ((ActionType.INSERT | ActionType.UPDATE), ActionType.UPDATE):
+            data = json.loads(earlier.json_data or "{}") | json.loads(later.json_data or "{}")
+            return (replace(later, action=earlier.action, json_data=_dumps(data)),)
+        case ActionType.INSERT, ActionType.DELETE:
+            return ()
+        case ActionType.UPDATE, ActionType.DELETE:
+            return (later,)
+    return (earlier, later)
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,460 @@
+"""Writing to the log: the seed's write (and get-progress), atomic, validated and idempotent.
+
+One transaction per batch. Everything is checked before anything is written: the batch is
+applied whole or refused whole, with every invalid action listed by index. An action already in
+the log (same project, user, table, recordId, time, order and the same content) is a duplicate
+and skipped, so a batch retried after a lost response changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth.access import authorize_user_data, target_user
+from gateway.auth.principal import Principal
+from gateway.db import Database
+from gateway.db.dialect import insert
+from gateway.db.models import Action, Record, WriteProgress
+from gateway.db.types import utcnow
+from gateway.errors import (
+    BadUserInput,
+    Conflict,
+    GatewayError,
+    LimitExceeded,
+    TableNotAllowed,
+    ValidationFailed,
+)
+from gateway.sync.actions import ActionType, IncomingAction, InvalidAction
+from gateway.sync.projects import load_catalog
+from gateway.sync.selection import CatalogTable, select_tables
+from gateway.sync.validation import (
+    ActionProblem,
+    check_order,
+    check_time,
+    normalize_record_id,
+    parse_data,
+    record_key,
+    sample_time,
+)
+
+ALL_DEVICES = ""  # the write-progress row that covers every device
+_CHUNK = 500  # keys per IN (...) lookup, well below both databases' parameter limits
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    project: str
+    actions: Sequence[IncomingAction]
+    user: str | None = None
+    device_id: str | None = None
+    include_tables: Sequence[str] | None = None
+    exclude_tables: Sequence[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteMark:
+    """Write progress of one table: the (time, order) of the latest action written."""
+
+    table: str
+    user: str
+    time: int | None
+    order: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    accepted: list[int]
+    duplicates: list[int]
+    progress: list[WriteMark]
+
+
+@dataclass(slots=True)
+class _Checked:
+    index: int
+    table: CatalogTable
+    record_id: str
+    action: ActionType
+    data: dict[str, Any] | None
+    source: IncomingAction
+    sample_time: int | None = None
+
+    @property
+    def identity(self) -> tuple[int, str, int, int]:
+        return (self.table.id, self.record_id, self.source.time, self.source.order)
+
+    @property
+    def record(self) -> tuple[int, str]:
+        return (self.table.id, self.record_id)
+
+
+async def write_actions(
+    db: Database, principal: Principal, request: WriteRequest, *, max_batch: int
+) -> WriteOutcome:
+    if len(request.actions) > max_batch:
+        raise LimitExceeded(
+            f"a batch holds at most {max_batch} actions, this one has {len(request.actions)}",
+            limit=max_batch,
+        )
+    if request.device_id is not None and not 0 < len(request.device_id) <= 255:
+        raise BadUserInput("deviceId must be 1 to 255 characters", field="deviceId")
+    try:
+        async with db.transaction() as session:
+            return await write_in_transaction(session, principal, request)
+    except IntegrityError:
+        # A concurrent batch wrote the same actions or created the same record between our
+        # checks and our insert. Run again: now it shows as duplicates or as invalid.
+        pass
+    try:
+        async with db.transaction() as session:
+            return await write_in_transaction(session, principal, request)
+    except IntegrityError as exc:
+        raise Conflict("the batch collided with concurrent writes of the same records") from exc
+
+
+async def write_in_transaction(
+    session: AsyncSession, principal: Principal, request: WriteRequest
+) -> WriteOutcome:
+    """The write inside a transaction the caller commits (``write_actions`` is the usual way
+    in; this lets other work join the same transaction)."""
+    project, catalog = await load_catalog(session, request.project)
+    assert project.id is not None
+    user = target_user(principal, request.user)
+    await authorize_user_data(session, principal, project.id, user)
+    allowed = select_tables(catalog, request.include_tables, request.exclude_tables)
+
+    checked = _check_each(request.actions, catalog, allowed, user)
+    new, duplicates = await _split_duplicates(session, project.id, user, checked)
+    records = await _lock_records(session, project.id, user, (c.record for c in new))
+    final = _apply_in_order(new, records)
+
+    if new:
+        now = utcnow()
+        ids = (
+            (
+                await session.execute(
+                    insert(session, Action).returning(Action.id, sort_by_parameter_order=True),
+                    [_action_row(project.id, user, request.device_id, c, now) for c in new],
+                )
+            )
+            .scalars()
+            .all()
+        )
+        last_id = {c.record: action_id for c, action_id in zip(new, ids, strict=True)}
+        await _upsert_records(session, project.id, user, request.device_id, final, last_id, now)
+        await _advance_write_progress(session, project.id, user, request.device_id, new)
+
+    tables = sorted({c.table.name: c.table for c in checked}.values(), key=lambda t: t.name)
+    return WriteOutcome(
+        accepted=[c.index for c in new],
+        duplicates=duplicates,
+        progress=await _marks(session, project.id, user, request.device_id, tables),
+    )
+
+
+def _check_each(
+    actions: Sequence[IncomingAction],
+    catalog: dict[str, CatalogTable],
+    allowed: dict[str, CatalogTable],
+    user: str,
+) -> list[_Checked]:
+    checked: list[_Checked] = []
+    problems: list[InvalidAction] = []
+    for index, action in enumerate(actions):
+        table = allowed.get(action.table)
+        if table is None:
+            reason = (
+                f"table {action.table!r} is excluded by includeTables/excludeTables"
+                if action.table in catalog
+                else f"table {action.table!r} does not exist in the project"
+            )
+            problems.append(InvalidAction(index, TableNotAllowed.code, reason))
+            continue
+        try:
+            if action.user != user:
+                raise ActionProblem(f"user {action.user!r} differs from the target user {user!r}")
+            record_id = normalize_record_id(action.record_id)
+            check_time(action.time)
+            check_order(action.order)
+            data = parse_data(action.action, action.json_data, table.spec, record_id, user)
+        except ActionProblem as problem:
+            problems.append(InvalidAction(index, ValidationFailed.code, str(problem)))
+            continue
+        checked.append(_Checked(index, table, record_id, action.action, data, action))
+    _refuse(problems)
+    return checked
+
+
+def _refuse(problems: list[InvalidAction]) -> None:
+    if not problems:
+        return
+    error: type[GatewayError] = (
+        TableNotAllowed
+        if any(p.code == TableNotAllowed.code for p in problems)
+        else Conflict
+        if all(p.code == Conflict.code for p in problems)
+        else ValidationFailed
+    )
+    listed = "; ".join(f"#{p.index}: {p.reason}" for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    raise error(
+        f"{len(problems)} invalid action(s), nothing was written: {listed}{more}",
+        invalidActions=[p.to_json() for p in problems],
+    )
+
+
+async def _split_duplicates(
+    session: AsyncSession, project_id: int, user: str, checked: list[_Checked]
+) -> tuple[list[_Checked], list[int]]:
+    """Actions not yet in the log, and the indexes of those that are (a retried batch)."""
+    stored: dict[tuple[int, str, int, int], tuple[str, Any, str | None]] = {}
+    for table_id, record_ids in _by_table(c.record for c in checked).items():
+        for chunk in _chunks(record_ids):
+            rows = await session.execute(
+                select(
+                    Action.record_id, Action.time, Action.action_order,
+                    Action.action, Action.json_data, Action.author,
+                ).where(
+                    Action.project_id == project_id,
+                    Action.user_id == user,
+                    Action.table_id == table_id,
+                    Action.record_id.in_(chunk),
+                )
+            )  # fmt: skip
+            for r in rows:
+                content = (r.action, _parsed(r.json_data), r.author)
+                stored[(table_id, r.record_id, r.time, r.action_order)] = content
+    new: list[_Checked] = []
+    duplicates: list[int] = []
+    conflicts: list[InvalidAction] = []
+    for c in checked:
+        content = (c.action.value, c.data, c.source.author)
+        earlier = stored.get(c.identity)
+        if earlier is None:
+            stored[c.identity] = content
+            new.append(c)
+        elif earlier == content:
+            duplicates.append(c.index)
+        else:
+            conflicts.append(
+                InvalidAction(
+                    c.index,
+                    Conflict.code,
+                    "an action with this table, recordId, time and order was already written "
+                    "with different content",
+                )
+            )
+    _refuse(conflicts)
+    return new, duplicates
+
+
+async def _lock_records(
+    session: AsyncSession, project_id: int, user: str, keys: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], Record]:
+    """The current records the batch touches, locked against concurrent writers (PostgreSQL;
+    SQLite writers are serialized already)."""
+    found: dict[tuple[int, str], Record] = {}
+    for table_id, record_ids in _by_table(keys).items():
+        for chunk in _chunks(record_ids):
+            rows = await session.scalars(
+                select(Record)
+                .where(
+                    Record.project_id == project_id,
+                    Record.user_id == user,
+                    Record.table_id == table_id,
+                    Record.record_id.in_(chunk),
+                )
+                .with_for_update()
+            )
+            found.update({(r.table_id, r.record_id): r for r in rows})
+    return found
+
+
+def _apply_in_order(
+    new: list[_Checked], records: dict[tuple[int, str], Record]
+) -> dict[tuple[int, str], tuple[_Checked, dict[str, Any] | None, bool]]:
+    """Play the new actions over the current records; refuse the batch if any does not fit.
+    Returns each touched record's final (last action, data, deleted)."""
+    state = {key: (not r.deleted, r.data) for key, r in records.items()}
+    final: dict[tuple[int, str], tuple[_Checked, dict[str, Any] | None, bool]] = {}
+    problems: list[InvalidAction] = []
+    for c in new:
+        live, data = state.get(c.record, (False, None))
+        if c.action is ActionType.INSERT and live:
+            problems.append(InvalidAction(c.index, ValidationFailed.code, "record already exists"))
+            continue
+        if c.action is not ActionType.INSERT and not live:
+            problems.append(InvalidAction(c.index, ValidationFailed.code, "record does not exist"))
+            continue
+        if c.action is ActionType.INSERT:
+            data = c.data
+        elif c.action is ActionType.UPDATE:
+            data = (data or {}) | (c.data or {})
+        live = c.action is not ActionType.DELETE
+        # A DELETE keeps the record's last sample time, so time-range readers receive it.
+        c.sample_time = sample_time(c.table.spec, data)
+        state[c.record] = (live, data)
+        final[c.record] = (c, data, not live)
+    _refuse(problems)
+    return final
+
+
+def _action_row(
+    project_id: int, user: str, device_id: str | None, c: _Checked, now: Any
+) -> dict[str, Any]:
+    return {
+        "project_id": project_id,
+        "table_id": c.table.id,
+        "user_id": user,
+        "action": c.action.value,
+        "record_id": c.record_id,
+        "json_data": c.source.json_data if c.data is not None else None,
+        "sample_time": c.sample_time,
+        "time": c.source.time,
+        "action_order": c.source.order,
+        "source": c.source.source,
+        "author": c.source.author,
+        "device_id": device_id,
+        "stored_at": now,
+    }
+
+
+async def _upsert_records(
+    session: AsyncSession,
+    project_id: int,
+    user: str,
+    device_id: str | None,
+    final: dict[tuple[int, str], tuple[_Checked, dict[str, Any] | None, bool]],
+    last_id: dict[tuple[int, str], int],
+    now: Any,
+) -> None:
+    stmt = insert(session, Record)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Record.project_id, Record.user_id, Record.table_id, Record.record_id],
+        set_={
+            name: getattr(stmt.excluded, name)
+            for name in ("record_key", "data", "deleted", "position", "device_id", "updated_at")
+        },
+    )
+    await session.execute(
+        stmt,
+        [
+            {
+                "project_id": project_id,
+                "table_id": c.table.id,
+                "user_id": user,
+                "record_id": c.record_id,
+                "record_key": record_key(c.table.spec, c.record_id, data),
+                "data": data,
+                "deleted": deleted,
+                "position": last_id[key],
+                "device_id": device_id,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, (c, data, deleted) in final.items()
+        ],
+    )
+
+
+async def _advance_write_progress(
+    session: AsyncSession, project_id: int, user: str, device_id: str | None, new: list[_Checked]
+) -> None:
+    latest: dict[int, tuple[int, int]] = {}
+    for c in new:
+        mark = (c.source.time, c.source.order)
+        latest[c.table.id] = max(latest.get(c.table.id, mark), mark)
+    devices = [ALL_DEVICES] if device_id is None else [ALL_DEVICES, device_id]
+    stmt = insert(session, WriteProgress)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[
+            WriteProgress.project_id,
+            WriteProgress.user_id,
+            WriteProgress.table_id,
+            WriteProgress.device_id,
+        ],
+        set_={"time": stmt.excluded.time, "action_order": stmt.excluded.action_order},
+        where=tuple_(stmt.excluded.time, stmt.excluded.action_order)
+        > tuple_(WriteProgress.time, WriteProgress.action_order),
+    )
+    await session.execute(
+        stmt,
+        [
+            {
+                "project_id": project_id,
+                "user_id": user,
+                "table_id": table_id,
+                "device_id": device,
+                "time": time,
+                "action_order": order,
+            }
+            for table_id, (time, order) in latest.items()
+            for device in devices
+        ],
+    )
+
+
+async def _marks(
+    session: AsyncSession,
+    project_id: int,
+    user: str,
+    device_id: str | None,
+    tables: Sequence[CatalogTable],
+) -> list[WriteMark]:
+    if not tables:
+        return []
+    rows = await session.execute(
+        select(WriteProgress.table_id, WriteProgress.time, WriteProgress.action_order).where(
+            WriteProgress.project_id == project_id,
+            WriteProgress.user_id == user,
+            WriteProgress.device_id == (device_id or ALL_DEVICES),
+            WriteProgress.table_id.in_([t.id for t in tables]),
+        )
+    )
+    found = {r.table_id: (r.time, r.action_order) for r in rows}
+    return [
+        WriteMark(t.name, user, *found.get(t.id, (None, None)))  # type: ignore[arg-type]
+        for t in tables
+    ]
+
+
+async def write_progress(
+    db: Database,
+    principal: Principal,
+    project: str,
+    user: str | None = None,
+    device_id: str | None = None,
+    include_tables: Sequence[str] | None = None,
+    exclude_tables: Sequence[str] | None = None,
+) -> list[WriteMark]:
+    """The seed's get-progress: per selected table, the latest (time, order) written for the
+    user (by that device, when one is given); null for tables never written."""
+    async with db.session() as session:
+        found, catalog = await load_catalog(session, project)
+        assert found.id is not None
+        target = target_user(principal, user)
+        await authorize_user_data(session, principal, found.id, target)
+        tables = list(select_tables(catalog, include_tables, exclude_tables).values())
+        return await _marks(session, found.id, target, device_id, tables)
+
+
+def _by_table(keys: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+    grouped: dict[int, set[str]] = {}
+    for table_id, record_id in keys:
+        grouped.setdefault(table_id, set()).add(record_id)
+    return {table_id: sorted(ids) for table_id, ids in grouped.items()}
+
+
+def _chunks(items: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _parsed(json_data: str | None) -> Any:
+    return None if json_data is None else json.loads(json_data)
