@@ -53,31 +53,47 @@ def postgres_server() -> str:
     return POSTGRES_URL
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A fresh, empty database on each backend; dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-        return
-    server = request.getfixturevalue("postgres_server")
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
     name = f"gateway_test_{uuid.uuid4().hex[:16]}"
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    base, _, _ = _asyncpg_dsn(server).rpartition("/")
+    base, _, _ = _asyncpg_dsn(postgres_server).rpartition("/")
     try:
         yield f"{base}/{name}"
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    """A migrated database."""
-    database = Database(database_url)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """A fresh, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+async def _migrated(url: str) -> AsyncIterator[Database]:
+    database = Database(url)
     await upgrade(database)
     try:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated database, on each backend."""
+    async for database in _migrated(database_url):
+        yield database
+
+
+@pytest.fixture
+async def postgres_db(postgres_url: str) -> AsyncIterator[Database]:
+    """A migrated PostgreSQL database, for behaviour only PostgreSQL has."""
+    async for database in _migrated(postgres_url):
+        yield database
 
 
 @pytest.fixture

@@ -164,8 +164,9 @@ class Record(SQLModel, table=True):
 
 
 class WriteProgress(SQLModel, table=True):
-    """The (time, order) of the latest action written per user, table and device; the row with
-    an empty ``device_id`` covers all devices (SenSeeAct's get-progress)."""
+    """The (time, order) of the latest action written per user, table and device (an empty
+    ``device_id`` for actions written without one); SenSeeAct's get-progress for all devices is
+    the latest over these rows."""
 
     __tablename__ = "write_progress"
 

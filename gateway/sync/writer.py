@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.access import authorize_user_data, target_user
@@ -44,7 +44,10 @@ from gateway.sync.validation import (
     sample_time,
 )
 
-ALL_DEVICES = ""  # the write-progress row that covers every device
+NO_DEVICE = ""  # write progress of actions written without a deviceId
+_ATTEMPTS = 3
+# PostgreSQL's "try again" failures: deadlock detected, serialization failure.
+_TRANSIENT_SQLSTATES = {"40P01", "40001"}
 _CHUNK = 500  # keys per IN (...) lookup, well below both databases' parameter limits
 
 
@@ -104,18 +107,27 @@ async def write_actions(
         )
     if request.device_id is not None and not 0 < len(request.device_id) <= 255:
         raise BadUserInput("deviceId must be 1 to 255 characters", field="deviceId")
-    try:
-        async with db.transaction() as session:
-            return await write_in_transaction(session, principal, request)
-    except IntegrityError:
-        # A concurrent batch wrote the same actions or created the same record between our
-        # checks and our insert. Run again: now it shows as duplicates or as invalid.
-        pass
-    try:
-        async with db.transaction() as session:
-            return await write_in_transaction(session, principal, request)
-    except IntegrityError as exc:
-        raise Conflict("the batch collided with concurrent writes of the same records") from exc
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            async with db.transaction() as session:
+                return await write_in_transaction(session, principal, request)
+        except DBAPIError as exc:
+            # A concurrent batch wrote the same actions or created the same record between our
+            # checks and our insert, or the database broke a lock cycle. Run again: the batch
+            # now finds those actions as duplicates or the records as they are.
+            if not _retryable(exc):
+                raise
+            if attempt == _ATTEMPTS:
+                raise Conflict("the batch kept colliding with concurrent writes; retry it") from exc
+    raise AssertionError("unreachable")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    original = exc.orig
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return state in _TRANSIENT_SQLSTATES
 
 
 async def write_in_transaction(
@@ -358,7 +370,7 @@ async def _upsert_records(
                 "created_at": now,
                 "updated_at": now,
             }
-            for key, (c, data, deleted) in final.items()
+            for key, (c, data, deleted) in sorted(final.items(), key=lambda item: item[0])
         ],
     )
 
@@ -366,11 +378,12 @@ async def _upsert_records(
 async def _advance_write_progress(
     session: AsyncSession, project_id: int, user: str, device_id: str | None, new: list[_Checked]
 ) -> None:
+    """One row per user, table and device: concurrent batches from different devices never
+    wait on each other here (a shared all-devices row would make them queue until commit)."""
     latest: dict[int, tuple[int, int]] = {}
     for c in new:
         mark = (c.source.time, c.source.order)
         latest[c.table.id] = max(latest.get(c.table.id, mark), mark)
-    devices = [ALL_DEVICES] if device_id is None else [ALL_DEVICES, device_id]
     stmt = insert(session, WriteProgress)
     stmt = stmt.on_conflict_do_update(
         index_elements=[
@@ -390,12 +403,11 @@ async def _advance_write_progress(
                 "project_id": project_id,
                 "user_id": user,
                 "table_id": table_id,
-                "device_id": device,
+                "device_id": device_id or NO_DEVICE,
                 "time": time,
                 "action_order": order,
             }
-            for table_id, (time, order) in latest.items()
-            for device in devices
+            for table_id, (time, order) in sorted(latest.items())  # one lock order for all
         ],
     )
 
@@ -407,17 +419,20 @@ async def _marks(
     device_id: str | None,
     tables: Sequence[CatalogTable],
 ) -> list[WriteMark]:
+    """Per table, the latest (time, order) written by the device, or by any device."""
     if not tables:
         return []
-    rows = await session.execute(
-        select(WriteProgress.table_id, WriteProgress.time, WriteProgress.action_order).where(
-            WriteProgress.project_id == project_id,
-            WriteProgress.user_id == user,
-            WriteProgress.device_id == (device_id or ALL_DEVICES),
-            WriteProgress.table_id.in_([t.id for t in tables]),
-        )
+    query = select(WriteProgress.table_id, WriteProgress.time, WriteProgress.action_order).where(
+        WriteProgress.project_id == project_id,
+        WriteProgress.user_id == user,
+        WriteProgress.table_id.in_([t.id for t in tables]),
     )
-    found = {r.table_id: (r.time, r.action_order) for r in rows}
+    if device_id is not None:
+        query = query.where(WriteProgress.device_id == device_id)
+    found: dict[int, tuple[int, int]] = {}
+    for r in await session.execute(query):
+        mark = (r.time, r.action_order)
+        found[r.table_id] = max(found.get(r.table_id, mark), mark)
     return [
         WriteMark(t.name, user, *found.get(t.id, (None, None)))  # type: ignore[arg-type]
         for t in tables
