@@ -19,7 +19,7 @@ from gateway.auth.principal import Role
 from gateway.db import Database
 from gateway.db.migrate import upgrade
 from gateway.settings import Settings
-from tests.support import GatewayServer, test_settings
+from tests.support import GatewayServer, settings_for
 
 POSTGRES_URL = os.environ.get(
     "GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -98,7 +98,7 @@ async def postgres_db(postgres_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return test_settings(database_url)
+    return settings_for(database_url)
 
 
 @pytest.fixture

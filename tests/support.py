@@ -22,7 +22,7 @@ from gateway.settings import Settings
 TEST_SECRET = "test-secret-" + "x" * 40
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def settings_for(database_url: str, **overrides: Any) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
