@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     add("migrate", cmd_migrate, "bring the database schema up to date")
-    add("demo", cmd_demo, "load a demo project with tables, users and grants")
+    add("demo", cmd_demo, "load a demo project with tables, users, grants and actions")
     token = add("token", cmd_token, "print a signed JWT for local use")
     token.add_argument("--user", required=True, help="user id (the 'sub' claim)")
     token.add_argument(

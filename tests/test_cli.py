@@ -13,8 +13,11 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from sqlalchemy import func, select
 
 from gateway.db import Database
+from gateway.db.migrate import head_revision
+from gateway.db.models import Action, Record
 from gateway.sync.projects import find_project
 
 GATEWAY = str(Path(sys.executable).with_name("gateway"))
@@ -89,7 +92,7 @@ async def test_migrate_and_demo_are_repeatable(database_url: str, tmp_path: Path
     for _ in range(2):
         migrated = run("migrate", cwd=tmp_path, **env)
         assert migrated.returncode == 0, migrated.stderr
-        assert "revision 0001" in migrated.stdout
+        assert f"revision {head_revision()}" in migrated.stdout
         demo = run("demo", cwd=tmp_path, **env)
         assert demo.returncode == 0, demo.stderr
     db = Database(database_url)
@@ -99,6 +102,15 @@ async def test_migrate_and_demo_are_repeatable(database_url: str, tmp_path: Path
         await db.dispose()
     assert project is not None
     assert {t.spec.name for t in project.tables} == {"steps", "patients", "notes"}
+    # the demo's actions went through the log once, however often it was loaded
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            actions = await session.scalar(select(func.count()).select_from(Action))
+            deleted = await session.scalar(select(func.count()).where(Record.deleted.is_(True)))
+    finally:
+        await db.dispose()
+    assert (actions, deleted) == (12, 1)
 
 
 async def test_serve_with_demo_on_the_default_sqlite_file(tmp_path: Path) -> None:
@@ -131,6 +143,14 @@ async def test_serve_with_demo_on_the_default_sqlite_file(tmp_path: Path) -> Non
         projects = answer.json()["data"]["projects"]
         assert [p["code"] for p in projects] == ["demo"]
         assert {t["name"] for t in projects[0]["tables"]} == {"steps", "patients", "notes"}
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            steps = await http.post(
+                "/graphql",
+                json={"query": '{ actions(project: "demo", user: "alice") { actions { table } } }'},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        tables = [a["table"] for a in steps.json()["data"]["actions"]["actions"]]
+        assert tables.count("steps") == 7 and tables.count("notes") == 1
         assert (tmp_path / "gateway.db").exists()
     finally:
         proc.terminate()
