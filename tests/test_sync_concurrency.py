@@ -54,7 +54,8 @@ async def test_reader_waits_for_an_older_open_transaction_and_then_gets_it_once(
 async def test_gateway_connections_end_transactions_left_idle(postgres_db: Database) -> None:
     async with postgres_db.session() as session:
         timeout = await session.scalar(text("SHOW idle_in_transaction_session_timeout"))
-    assert timeout == "1min"
+        plans = await session.scalar(text("SHOW plan_cache_mode"))
+    assert (timeout, plans) == ("1min", "force_custom_plan")
 
 
 class _Rollback(Exception):

@@ -37,7 +37,11 @@ class Database:
                 "max_overflow": 20,
                 "connect_args": {
                     "server_settings": {
-                        "idle_in_transaction_session_timeout": str(idle_in_transaction_timeout_ms)
+                        "idle_in_transaction_session_timeout": str(idle_in_transaction_timeout_ms),
+                        # asyncpg prepares every statement; after five runs PostgreSQL may
+                        # switch to a generic plan that ignores the parameters, which for the
+                        # log's lookups is a hundred times slower. Planning is cheap here.
+                        "plan_cache_mode": "force_custom_plan",
                     }
                 },
             }

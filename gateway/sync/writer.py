@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.auth.access import authorize_user_data, target_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.db.dialect import insert
+from gateway.db.dialect import in_values, insert
 from gateway.db.models import Action, Record, WriteProgress
 from gateway.db.types import utcnow
 from gateway.errors import (
@@ -44,11 +44,12 @@ from gateway.sync.validation import (
     sample_time,
 )
 
+_T = TypeVar("_T")
 NO_DEVICE = ""  # write progress of actions written without a deviceId
 _ATTEMPTS = 3
 # PostgreSQL's "try again" failures: deadlock detected, serialization failure.
 _TRANSIENT_SQLSTATES = {"40P01", "40001"}
-_CHUNK = 500  # keys per IN (...) lookup, well below both databases' parameter limits
+_CHUNK = 500  # keys per lookup: within SQLite's parameter limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +237,7 @@ async def _split_duplicates(
                     Action.project_id == project_id,
                     Action.user_id == user,
                     Action.table_id == table_id,
-                    Action.record_id.in_(chunk),
+                    in_values(session, Action.record_id, chunk),
                 )
             )  # fmt: skip
             for r in rows:
@@ -270,7 +271,7 @@ async def _lock_records(
     session: AsyncSession, project_id: int, user: str, keys: Iterable[tuple[int, str]]
 ) -> dict[tuple[int, str], Record]:
     """The current records the batch touches, locked against concurrent writers (PostgreSQL;
-    SQLite writers are serialized already)."""
+    SQLite writers are serialized already), in one order for every batch."""
     found: dict[tuple[int, str], Record] = {}
     for table_id, record_ids in _by_table(keys).items():
         for chunk in _chunks(record_ids):
@@ -280,8 +281,9 @@ async def _lock_records(
                     Record.project_id == project_id,
                     Record.user_id == user,
                     Record.table_id == table_id,
-                    Record.record_id.in_(chunk),
+                    in_values(session, Record.record_id, chunk),
                 )
+                .order_by(Record.record_id)
                 .with_for_update()
             )
             found.update({(r.table_id, r.record_id): r for r in rows})
@@ -460,13 +462,14 @@ async def write_progress(
 
 
 def _by_table(keys: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
+    """Record ids grouped by table, each group sorted: every batch locks in the same order."""
     grouped: dict[int, set[str]] = {}
     for table_id, record_id in keys:
         grouped.setdefault(table_id, set()).add(record_id)
-    return {table_id: sorted(ids) for table_id, ids in grouped.items()}
+    return {table_id: sorted(ids) for table_id, ids in sorted(grouped.items())}
 
 
-def _chunks(items: list[str]) -> Iterable[list[str]]:
+def _chunks(items: list[_T]) -> Iterable[list[_T]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 
