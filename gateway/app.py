@@ -31,7 +31,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             if settings.migrate_on_start:
                 await upgrade(services.db)
-            yield
+            await services.announcer.start()
+            try:
+                yield
+            finally:
+                await services.announcer.stop()
         finally:
             await services.db.dispose()
 

@@ -1,4 +1,4 @@
-"""What a running gateway holds for its requests: settings, database, token service, users."""
+"""What a running gateway holds for its requests: settings, database, tokens, users, live hub."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from gateway.auth.tokens import TokenService
 from gateway.auth.users import UserRegistry
 from gateway.db import Database
+from gateway.live.announce import Announcer, announcer_for
+from gateway.live.hub import Hub
 from gateway.settings import Settings
 
 
@@ -16,6 +18,8 @@ class Services:
     db: Database
     tokens: TokenService
     users: UserRegistry
+    hub: Hub
+    announcer: Announcer
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -23,4 +27,12 @@ class Services:
             settings.database_url,
             idle_in_transaction_timeout_ms=settings.pg_idle_in_transaction_timeout_ms,
         )
-        return cls(settings=settings, db=db, tokens=TokenService(settings), users=UserRegistry(db))
+        hub = Hub()
+        return cls(
+            settings=settings,
+            db=db,
+            tokens=TokenService(settings),
+            users=UserRegistry(db),
+            hub=hub,
+            announcer=announcer_for(db, hub),
+        )

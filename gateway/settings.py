@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     # PostgreSQL ends one of the gateway's own that idles this long.
     pg_idle_in_transaction_timeout_ms: int = Field(default=60_000, gt=0)
 
+    # Live subscriptions.
+    live_poll_seconds: float = Field(
+        default=30.0, gt=0, description="a caught-up subscription re-reads at least this often"
+    )
+    max_subscriptions_per_connection: int = Field(default=50, gt=0)
+
     @model_validator(mode="after")
     def _one_jwt_algorithm(self) -> Settings:
         if self.jwt_secret and self.jwt_public_key:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -27,6 +28,8 @@ class Role(StrEnum):
 class Principal:
     user_id: str
     role: Role
+    # When the token stops being valid; live subscriptions end then. Not part of identity.
+    expires_at: datetime | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:

@@ -78,7 +78,9 @@ class TokenService:
             role = Role.parse(claims.get("role"))
         except ValueError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
-        return Principal(user_id=user_id, role=role)
+        return Principal(
+            user_id=user_id, role=role, expires_at=datetime.fromtimestamp(claims["exp"], UTC)
+        )
 
 
 def bearer_token(header: str | None) -> str | None:

@@ -159,6 +159,14 @@ class ActionBatch:
         description="More matching actions are ready now (the batch was full)."
     )
 
+    @classmethod
+    def from_domain(cls, batch: reader.ReadBatch) -> ActionBatch:
+        return cls(
+            actions=[DatabaseAction.from_domain(a) for a in batch.actions],
+            progress=[Progress.from_domain(p) for p in batch.progress],
+            has_more=batch.has_more,
+        )
+
 
 @strawberry.type
 class ReadStats:
@@ -195,7 +203,7 @@ class WriteResult:
     )
 
 
-def _read_request(
+def read_request(
     project: str,
     user: str | None,
     device_id: str | None,
@@ -237,18 +245,14 @@ class ActionQuery:
         max_count: int = 0,
         max_time: Long | None = None,
     ) -> ActionBatch:
-        request = _read_request(project, user, device_id, progress, filter, max_count, max_time)
+        request = read_request(project, user, device_id, progress, filter, max_count, max_time)
         batch = await reader.read_actions(
             info.context.db,
             info.context.principal,
             request,
             max_batch=info.context.services.settings.max_read_batch,
         )
-        return ActionBatch(
-            actions=[DatabaseAction.from_domain(a) for a in batch.actions],
-            progress=[Progress.from_domain(p) for p in batch.progress],
-            has_more=batch.has_more,
-        )
+        return ActionBatch.from_domain(batch)
 
     @strawberry.field(description="How many new actions a read would go through (get-read-stats).")
     async def read_stats(
@@ -260,7 +264,7 @@ class ActionQuery:
         progress: list[ProgressInput] | None = None,
         filter: ActionFilter | None = None,
     ) -> ReadStats:
-        request = _read_request(project, user, device_id, progress, filter)
+        request = read_request(project, user, device_id, progress, filter)
         stats = await reader.read_stats(info.context.db, info.context.principal, request)
         return ReadStats(
             progress=[Progress.from_domain(p) for p in stats.progress],
@@ -321,6 +325,7 @@ class ActionMutation:
                 exclude_tables=exclude_tables,
             ),
             max_batch=info.context.services.settings.max_write_batch,
+            announce=info.context.services.announcer.announce,
         )
         return WriteResult(
             accepted=outcome.accepted,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +14,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.errors import Unauthenticated
+from gateway.errors import LimitExceeded, Unauthenticated
 from gateway.services import Services
 
 
@@ -23,6 +25,7 @@ class Context:
     response: Response | WebSocket | None = None
     # Set by Strawberry from the WebSocket ``connection_init`` payload.
     connection_params: dict[str, Any] | None = None
+    active_subscriptions: int = 0
     _principal: Principal | None = field(default=None, repr=False)
     _auth_error: Unauthenticated | None = field(default=None, repr=False)
 
@@ -38,6 +41,20 @@ class Context:
                 "authentication required: send 'Authorization: Bearer <token>'"
             )
         return self._principal
+
+    @contextmanager
+    def subscription_slot(self) -> Iterator[None]:
+        """Count a subscription against the connection's cap while it runs."""
+        cap = self.services.settings.max_subscriptions_per_connection
+        if self.active_subscriptions >= cap:
+            raise LimitExceeded(
+                f"a connection holds at most {cap} subscriptions at once", limit=cap
+            )
+        self.active_subscriptions += 1
+        try:
+            yield
+        finally:
+            self.active_subscriptions -= 1
 
     async def authenticate(self, token: str | None) -> Principal | None:
         """Verify ``token`` and remember its user. A bad token is not raised here, so that

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 from gateway.graphql.access import AccessMutation, AccessQuery
 from gateway.graphql.actions import ActionMutation, ActionQuery
 from gateway.graphql.errors import ErrorCodes, is_unexpected
+from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.records import RecordQuery
 from gateway.graphql.scalars import SCALARS
@@ -31,7 +32,7 @@ class Mutation(AccessMutation, ProjectMutation, ActionMutation):
 
 
 @strawberry.type
-class Subscription(SystemSubscription):
+class Subscription(LiveSubscription, SystemSubscription):
     pass
 
 

@@ -86,6 +86,7 @@ class _Scope:
 
     project_id: int
     user: str
+    catalog: dict[str, CatalogTable]
     tables: dict[str, CatalogTable]
     cursors: dict[str, Cursor]
     ranges: dict[str, TimeRange]
@@ -149,6 +150,7 @@ async def _open_scope(session: AsyncSession, principal: Principal, request: Read
     return _Scope(
         project_id=project.id,
         user=user,
+        catalog=catalog,
         tables=tables,
         cursors={t: Cursor.decode(token) for t, token in request.progress.items()},
         ranges=ranges,
@@ -247,6 +249,27 @@ def _deliver(entry: LogEntry, scope: _Scope) -> DeliveredAction:
         source=REMOTE if own else LOCAL,
         author=entry.author,
         device_id=entry.device_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveScope:
+    project_id: int
+    user: str
+    table_ids: frozenset[int]
+    project_has_tables: bool
+
+
+async def resolve_scope(db: Database, principal: Principal, request: ReadRequest) -> LiveScope:
+    """Who and what a reader reads (checked and authorized), for registering wake-ups."""
+    async with db.session() as session:
+        scope = await _open_scope(session, principal, request)
+        has_tables = bool(scope.catalog)
+    return LiveScope(
+        project_id=scope.project_id,
+        user=scope.user,
+        table_ids=frozenset(t.id for t in scope.tables.values()),
+        project_has_tables=has_tables,
     )
 
 

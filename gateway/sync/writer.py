@@ -9,9 +9,9 @@ and skipped, so a batch retried after a lost response changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -77,6 +77,9 @@ class WriteOutcome:
     accepted: list[int]
     duplicates: list[int]
     progress: list[WriteMark]
+    project_id: int
+    user: str
+    table_ids: frozenset[int]  # the tables that got new actions
 
 
 @dataclass(slots=True)
@@ -98,8 +101,19 @@ class _Checked:
         return (self.table.id, self.record_id)
 
 
+class Announce(Protocol):
+    """Called after a batch committed: which project, user and tables got new actions."""
+
+    async def __call__(self, project_id: int, user: str, table_ids: Collection[int]) -> None: ...
+
+
 async def write_actions(
-    db: Database, principal: Principal, request: WriteRequest, *, max_batch: int
+    db: Database,
+    principal: Principal,
+    request: WriteRequest,
+    *,
+    max_batch: int,
+    announce: Announce | None = None,
 ) -> WriteOutcome:
     if len(request.actions) > max_batch:
         raise LimitExceeded(
@@ -111,7 +125,7 @@ async def write_actions(
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with db.transaction() as session:
-                return await write_in_transaction(session, principal, request)
+                outcome = await write_in_transaction(session, principal, request)
         except DBAPIError as exc:
             # A concurrent batch wrote the same actions or created the same record between our
             # checks and our insert, or the database broke a lock cycle. Run again: the batch
@@ -120,6 +134,10 @@ async def write_actions(
                 raise
             if attempt == _ATTEMPTS:
                 raise Conflict("the batch kept colliding with concurrent writes; retry it") from exc
+            continue
+        if announce is not None and outcome.accepted:
+            await announce(outcome.project_id, outcome.user, outcome.table_ids)
+        return outcome
     raise AssertionError("unreachable")
 
 
@@ -168,6 +186,9 @@ async def write_in_transaction(
         accepted=[c.index for c in new],
         duplicates=duplicates,
         progress=await _marks(session, project.id, user, request.device_id, tables),
+        project_id=project.id,
+        user=user,
+        table_ids=frozenset(c.table.id for c in new),
     )
 
 

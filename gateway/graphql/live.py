@@ -1,0 +1,43 @@
+"""Live subscriptions over WebSockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from gateway.graphql.actions import ActionBatch, ActionFilter, ProgressInput, read_request
+from gateway.graphql.context import Info
+from gateway.live.stream import stream_actions
+
+
+@strawberry.type
+class LiveSubscription:
+    @strawberry.subscription(
+        description="New database actions, live (the seed's watch): first the backlog after "
+        "the given progress in batches of at most maxCount, then each new batch as it commits. "
+        "Every message carries the progress to resume from after a disconnect."
+    )
+    async def database_actions(
+        self,
+        info: Info,
+        project: str,
+        user: str | None = None,
+        device_id: str | None = None,
+        progress: list[ProgressInput] | None = None,
+        filter: ActionFilter | None = None,
+        max_count: int = 0,
+    ) -> AsyncGenerator[ActionBatch, None]:
+        context = info.context
+        settings = context.services.settings
+        request = read_request(project, user, device_id, progress, filter, max_count)
+        with context.subscription_slot():
+            async for batch in stream_actions(
+                context.db,
+                context.services.hub,
+                context.principal,
+                request,
+                max_batch=settings.max_read_batch,
+                poll_seconds=settings.live_poll_seconds,
+            ):
+                yield ActionBatch.from_domain(batch)

@@ -1,0 +1,142 @@
+"""Telling live readers that actions committed.
+
+SQLite (one process): wake the local hub directly. PostgreSQL (any number of replicas): each
+committed batch sends one NOTIFY; every replica holds one LISTEN connection (not one per
+subscriber) and wakes its own hub. When that connection drops, the replica reconnects and wakes
+every subscriber, since a wake-up may have been lost meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection
+from typing import Protocol
+
+import asyncpg
+from sqlalchemy import text
+
+from gateway.db import Database
+from gateway.live.hub import Hub
+
+logger = logging.getLogger("gateway.live")
+
+CHANNEL = "gateway_log"
+
+
+class Announcer(Protocol):
+    hub: Hub
+
+    async def announce(self, project_id: int, user: str, table_ids: Collection[int]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class LocalAnnouncer:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    async def announce(self, project_id: int, user: str, table_ids: Collection[int]) -> None:
+        self.hub.wake(project_id, user, table_ids)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def encode(project_id: int, user: str, table_ids: Collection[int]) -> str:
+    # The user id goes last: it is the only part that may contain the separator.
+    return f"{project_id}:{','.join(map(str, sorted(table_ids)))}:{user}"
+
+
+def decode(payload: str) -> tuple[int, str, list[int]]:
+    project, tables, user = payload.split(":", 2)
+    return int(project), user, [int(t) for t in tables.split(",") if t]
+
+
+class PostgresAnnouncer:
+    def __init__(
+        self,
+        db: Database,
+        hub: Hub,
+        *,
+        health_check_seconds: float = 5.0,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self.hub = hub
+        self._db = db
+        self._dsn = db.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        self._health_check_seconds = health_check_seconds
+        self._max_backoff = max_backoff_seconds
+        self._task: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()
+
+    async def announce(self, project_id: int, user: str, table_ids: Collection[int]) -> None:
+        async with self._db.engine.connect() as conn:
+            await conn.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": CHANNEL, "payload": encode(project_id, user, table_ids)},
+            )
+            await conn.commit()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="gateway-listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self, conn: asyncpg.Connection, closed: asyncio.Event) -> None:
+        """Return (by raising) once the connection is gone: told by asyncpg, or found by a
+        periodic query when the network silently dropped it."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), self._health_check_seconds)
+            if closed.is_set():
+                raise ConnectionResetError("the LISTEN connection was closed")
+            await asyncio.wait_for(conn.execute("SELECT 1"), self._health_check_seconds)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            project_id, user, table_ids = decode(payload)
+        except ValueError:
+            logger.warning("ignoring a malformed notification: %r", payload)
+            return
+        self.hub.wake(project_id, user, table_ids)
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.1
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn, timeout=10)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _conn, event=closed: event.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.listening.set()
+                backoff = 0.1
+                # Whatever committed while no connection listened has not woken anyone.
+                self.hub.wake_all()
+                await self._watch(conn, closed)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                if self.listening.is_set():
+                    logger.warning("LISTEN connection lost (%s); reconnecting", exc)
+            finally:
+                self.listening.clear()
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+
+
+def announcer_for(db: Database, hub: Hub) -> Announcer:
+    return PostgresAnnouncer(db, hub) if db.backend == "postgresql" else LocalAnnouncer(hub)

@@ -1,0 +1,62 @@
+"""Wake-ups for live readers, per project and user.
+
+A wake-up only says "look at the log again": a woken reader reads from the log with its own
+cursor. So wake-ups can be coalesced (one pending per subscriber, however many writes) or lost
+(a periodic re-read covers that) without losing or repeating any action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False, slots=True)
+class Waiter:
+    """One subscriber's doorbell: at most one pending wake-up, whatever happens meanwhile."""
+
+    tables: frozenset[int] | None  # None: any table of the project
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wants(self, table_ids: Iterable[int]) -> bool:
+        return self.tables is None or not self.tables.isdisjoint(table_ids)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._waiters: dict[tuple[int, str], set[Waiter]] = {}
+
+    @contextmanager
+    def listen(
+        self, project_id: int, user: str, tables: Iterable[int] | None = None
+    ) -> Iterator[Waiter]:
+        """Register before reading, so that nothing committed after the read can be missed."""
+        waiter = Waiter(frozenset(tables) if tables is not None else None)
+        key = (project_id, user)
+        self._waiters.setdefault(key, set()).add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._waiters[key]
+
+    def wake(self, project_id: int, user: str, table_ids: Iterable[int]) -> None:
+        tables = frozenset(table_ids)
+        for waiter in self._waiters.get((project_id, user), ()):
+            if waiter.wants(tables):
+                waiter.event.set()
+
+    def wake_all(self) -> None:
+        """After a wake-up may have been lost (the LISTEN connection dropped)."""
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.event.set()
+
+    @property
+    def subscribers(self) -> int:
+        return sum(len(w) for w in self._waiters.values())
