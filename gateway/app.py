@@ -39,7 +39,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await services.db.dispose()
 
-    graphql = GatewayGraphQL(schema)
+    graphql = GatewayGraphQL(
+        schema, connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds
+    )
     app = Starlette(
         routes=[
             Route("/", lambda _: RedirectResponse("/graphql")),

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a caught-up subscription re-reads at least this often"
     )
     max_subscriptions_per_connection: int = Field(default=50, gt=0)
+    ws_connection_init_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="close (4408) a WebSocket that sends no connection_init"
+    )
 
     @model_validator(mode="after")
     def _one_jwt_algorithm(self) -> Settings:

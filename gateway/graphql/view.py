@@ -28,12 +28,12 @@ _CDN = "https://unpkg.com/"
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, *, connection_init_timeout_seconds: float = 10.0) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql",
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
-            connection_init_wait_timeout=timedelta(seconds=10),
+            connection_init_wait_timeout=timedelta(seconds=connection_init_timeout_seconds),
         )
         ide_html = self.graphql_ide_html
         self._local_ide_html = ide_html.replace(_CDN, f"{IDE_ASSETS_PATH}/") if ide_html else ""

@@ -1,0 +1,80 @@
+"""graphql-transport-ws close codes, spoken raw over a real WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from gateway.auth.principal import Role
+from tests.support import GatewayServer, settings_for
+
+PROTOCOL = "graphql-transport-ws"
+HEARTBEAT = "subscription { heartbeat(intervalMs: 5000) { seq } }"
+
+
+@pytest.fixture
+def server(database_url: str) -> AsyncIterator[GatewayServer]:
+    with GatewayServer.running(
+        settings_for(database_url, ws_connection_init_timeout_seconds=0.5)
+    ) as running:
+        yield running  # type: ignore[misc]
+
+
+async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
+    await ws.send(json.dumps(message))
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int, str]:
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def acknowledged(server: GatewayServer, ws: ClientConnection) -> None:
+    token = server.token("alice", Role.PATIENT)
+    await send(ws, {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+
+
+async def test_4400_for_a_message_that_is_not_the_protocol(server: GatewayServer) -> None:
+    async with websockets.connect(server.ws_url, subprotocols=[PROTOCOL]) as ws:
+        await send(ws, {"type": "nonsense"})
+        assert (await closed_with(ws))[0] == 4400
+
+
+async def test_4401_for_subscribing_before_the_connection_is_acknowledged(
+    server: GatewayServer,
+) -> None:
+    async with websockets.connect(server.ws_url, subprotocols=[PROTOCOL]) as ws:
+        await send(ws, {"type": "subscribe", "id": "1", "payload": {"query": HEARTBEAT}})
+        assert await closed_with(ws) == (4401, "Unauthorized")
+
+
+async def test_4408_when_no_connection_init_arrives_in_time(server: GatewayServer) -> None:
+    async with websockets.connect(server.ws_url, subprotocols=[PROTOCOL]) as ws:
+        assert await closed_with(ws) == (4408, "Connection initialisation timeout")
+
+
+async def test_4409_for_a_second_subscription_with_the_same_id(server: GatewayServer) -> None:
+    async with websockets.connect(server.ws_url, subprotocols=[PROTOCOL]) as ws:
+        await acknowledged(server, ws)
+        subscribe = {"type": "subscribe", "id": "same", "payload": {"query": HEARTBEAT}}
+        await send(ws, subscribe)
+        await send(ws, subscribe)
+        assert await closed_with(ws) == (4409, "Subscriber for same already exists")
+
+
+async def test_4429_for_a_second_connection_init(server: GatewayServer) -> None:
+    async with websockets.connect(server.ws_url, subprotocols=[PROTOCOL]) as ws:
+        await acknowledged(server, ws)
+        await send(ws, {"type": "connection_init", "payload": {}})
+        assert await closed_with(ws) == (4429, "Too many initialisation requests")
