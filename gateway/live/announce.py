@@ -23,6 +23,7 @@ from gateway.live.hub import Hub
 logger = logging.getLogger("gateway.live")
 
 CHANNEL = "gateway_log"
+LISTENER_NAME = "sync-gateway-listener"  # the LISTEN connection's name in pg_stat_activity
 
 
 class Announcer(Protocol):
@@ -116,7 +117,9 @@ class PostgresAnnouncer:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn, timeout=10)
+                conn = await asyncpg.connect(
+                    self._dsn, timeout=10, server_settings={"application_name": LISTENER_NAME}
+                )
                 closed = asyncio.Event()
                 conn.add_termination_listener(lambda _conn, event=closed: event.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
