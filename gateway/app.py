@@ -31,11 +31,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             if settings.migrate_on_start:
                 await upgrade(services.db)
-            await services.announcer.start()
+            await services.start()
             try:
                 yield
             finally:
-                await services.announcer.stop()
+                await services.stop()
         finally:
             await services.db.dispose()
 

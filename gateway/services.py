@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from gateway.auth.tokens import TokenService
@@ -9,6 +10,7 @@ from gateway.auth.users import UserRegistry
 from gateway.db import Database
 from gateway.live.announce import Announcer, announcer_for
 from gateway.live.hub import Hub
+from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 
 
@@ -20,6 +22,7 @@ class Services:
     users: UserRegistry
     hub: Hub
     announcer: Announcer
+    push: PushDispatcher | None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -35,4 +38,24 @@ class Services:
             users=UserRegistry(db),
             hub=hub,
             announcer=announcer_for(db, hub),
+            push=dispatcher_for(db, settings),
         )
+
+    async def after_write(
+        self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
+    ) -> None:
+        """A batch committed: wake live readers on every replica, and queue pushes here (only
+        the writing replica pushes, so a device is not woken once per replica)."""
+        await self.announcer.announce(project_id, user, table_ids)
+        if self.push is not None:
+            self.push.written(project_id, user, table_ids, device_id)
+
+    async def start(self) -> None:
+        await self.announcer.start()
+        if self.push is not None:
+            await self.push.start()
+
+    async def stop(self) -> None:
+        if self.push is not None:
+            await self.push.stop()
+        await self.announcer.stop()

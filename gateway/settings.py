@@ -20,6 +20,12 @@ class SettingsError(ValueError):
     """The settings cannot run the gateway as asked (e.g. production without a JWT key)."""
 
 
+class PushMode(StrEnum):
+    OFF = "off"
+    WEBHOOK = "webhook"  # POST the seed's message to GATEWAY_PUSH_ENDPOINT
+    FCM = "fcm"  # Firebase Cloud Messaging HTTP v1
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="GATEWAY_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -55,6 +61,36 @@ class Settings(BaseSettings):
     ws_connection_init_timeout_seconds: float = Field(
         default=10.0, gt=0, description="close (4408) a WebSocket that sends no connection_init"
     )
+
+    # Push wake-ups for sleeping devices.
+    push_mode: PushMode = PushMode.OFF
+    push_endpoint: str | None = Field(
+        default=None, description="webhook URL; for FCM, a base URL other than Google's"
+    )
+    push_fcm_project_id: str | None = None
+    push_fcm_credentials_file: str | None = Field(
+        default=None, description="a Google service-account JSON file"
+    )
+    push_fcm_access_token: str | None = Field(
+        default=None, description="a fixed OAuth access token instead of a service account"
+    )
+    push_coalesce_seconds: float = Field(default=2.0, ge=0)
+    push_max_attempts: int = Field(default=5, gt=0)
+    push_retry_base_seconds: float = Field(default=0.5, gt=0)
+
+    @model_validator(mode="after")
+    def _push_is_configured(self) -> Settings:
+        if self.push_mode is PushMode.WEBHOOK and not self.push_endpoint:
+            raise ValueError("GATEWAY_PUSH_MODE=webhook needs GATEWAY_PUSH_ENDPOINT")
+        if self.push_mode is PushMode.FCM and not (
+            self.push_fcm_project_id
+            and (self.push_fcm_credentials_file or self.push_fcm_access_token)
+        ):
+            raise ValueError(
+                "GATEWAY_PUSH_MODE=fcm needs GATEWAY_PUSH_FCM_PROJECT_ID and "
+                "GATEWAY_PUSH_FCM_CREDENTIALS_FILE (or GATEWAY_PUSH_FCM_ACCESS_TOKEN)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _one_jwt_algorithm(self) -> Settings:

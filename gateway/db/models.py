@@ -182,3 +182,21 @@ class WriteProgress(SQLModel, table=True):
     device_id: str = Field(primary_key=True, max_length=255)
     time: int = Field(sa_type=BigInteger)
     action_order: int
+
+
+class PushRegistration(SQLModel, table=True):
+    """A device token to wake a device when matching tables of its user change (the seed's
+    register-push); one per project, user and device."""
+
+    __tablename__ = "push_registrations"
+
+    project_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    )
+    user_id: str = Field(primary_key=True, max_length=255)
+    device_id: str = Field(primary_key=True, max_length=255)
+    token: str = Field(sa_type=Text)
+    include_tables: list[str] | None = Field(default=None, sa_type=JSONDocument)
+    exclude_tables: list[str] | None = Field(default=None, sa_type=JSONDocument)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -325,7 +325,7 @@ class ActionMutation:
                 exclude_tables=exclude_tables,
             ),
             max_batch=info.context.services.settings.max_write_batch,
-            announce=info.context.services.announcer.announce,
+            announce=info.context.services.after_write,
         )
         return WriteResult(
             accepted=outcome.accepted,

@@ -14,6 +14,7 @@ from gateway.graphql.actions import ActionMutation, ActionQuery
 from gateway.graphql.errors import ErrorCodes, is_unexpected
 from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
+from gateway.graphql.push import PushMutation
 from gateway.graphql.records import RecordQuery
 from gateway.graphql.scalars import SCALARS
 from gateway.graphql.system import SystemSubscription
@@ -27,7 +28,7 @@ class Query(AccessQuery, ProjectQuery, ActionQuery, RecordQuery):
 
 
 @strawberry.type
-class Mutation(AccessMutation, ProjectMutation, ActionMutation):
+class Mutation(AccessMutation, ProjectMutation, ActionMutation, PushMutation):
     pass
 
 

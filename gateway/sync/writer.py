@@ -102,9 +102,12 @@ class _Checked:
 
 
 class Announce(Protocol):
-    """Called after a batch committed: which project, user and tables got new actions."""
+    """Called after a batch committed: which project, user and tables got new actions, and
+    from which device."""
 
-    async def __call__(self, project_id: int, user: str, table_ids: Collection[int]) -> None: ...
+    async def __call__(
+        self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
+    ) -> None: ...
 
 
 async def write_actions(
@@ -136,7 +139,7 @@ async def write_actions(
                 raise Conflict("the batch kept colliding with concurrent writes; retry it") from exc
             continue
         if announce is not None and outcome.accepted:
-            await announce(outcome.project_id, outcome.user, outcome.table_ids)
+            await announce(outcome.project_id, outcome.user, outcome.table_ids, request.device_id)
         return outcome
     raise AssertionError("unreachable")
 

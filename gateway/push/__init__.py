@@ -1,0 +1,1 @@
+"""Push wake-ups for sleeping devices (the seed's register-push / unregister-push)."""
