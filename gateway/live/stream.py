@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -64,6 +65,8 @@ def _check_token(principal: Principal) -> None:
 
 
 def _wait_seconds(principal: Principal, poll_seconds: float) -> float:
+    # Jitter, so that subscriptions opened together do not all re-read at the same moment.
+    poll_seconds *= random.uniform(0.8, 1.2)
     if principal.expires_at is None:
         return poll_seconds
     left = (principal.expires_at - datetime.now(UTC)).total_seconds()

@@ -1,0 +1,645 @@
+"""Benchmark of live delivery over WebSocket subscriptions, against PostgreSQL.
+
+With N idle subscribers (N distinct users, one graphql-transport-ws connection and one
+``databaseActions`` subscription each) and one live subscriber, measures:
+
+- latency: from a ``writeActions`` HTTP response (one action per batch, one batch after the
+  other) to the ``next`` message carrying that action at the live subscriber (p50 and p99, ms);
+- memory: the gateway process's resident memory (VmRSS) with the idle subscriptions open, less
+  the same before any was opened, divided by N (KiB per idle subscription).
+
+The gateway runs as a separate process (``gateway serve``) on a fresh database that is dropped
+at the end, on failure too. Every idle user has one action written before it subscribes: the
+backlog batch that comes back shows that its subscription is registered and caught up. The run
+checks that every written action reaches the live subscriber exactly once and that no idle
+subscriber receives anything after its backlog. Run from the repository root:
+
+    .venv/bin/python bench/live.py [--subscribers 100,1000] [--batches 200] [--postgres-url URL]
+
+The PostgreSQL URL (default ``postgresql://postgres@127.0.0.1:5432/postgres``, or
+``GATEWAY_BENCH_POSTGRES_URL``) names a database to connect to for CREATE/DROP DATABASE; the
+user needs the CREATEDB privilege.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import resource
+import secrets
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import orjson
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from gateway.auth.principal import Role
+from gateway.auth.tokens import TokenService
+from gateway.settings import Settings
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_SUBSCRIBERS = (100, 1_000)
+T = TypeVar("T")
+PROJECT = "bench"
+TABLE = "notes"
+LIVE_USER = "live"
+WRITER_DEVICE = "bench-writer"
+READER_DEVICE = "bench-reader"
+SEED_DEVICE = "bench-seed"
+JWT_SECRET = "bench-secret-" + "x" * 40
+PROTOCOL = "graphql-transport-ws"
+WARMUP_BATCHES = 10  # written and checked before each measurement, not timed
+CONCURRENCY = 8  # seed writes and subscription openings at once (below the pool's 10)
+START_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 15.0
+HTTP_TIMEOUT_SECONDS = 60.0
+WS_TIMEOUT_SECONDS = 30.0
+# A lost wake-up is covered by the gateway's 30 s re-read: wait longer than that.
+DELIVERY_TIMEOUT_SECONDS = 60.0
+# After the last batch, how long to wait for a duplicate or a stray message.
+GRACE_SECONDS = 1.0
+RSS_SETTLE_SECONDS = 5.0
+
+CREATE_PROJECT = """
+mutation ($code: String!) { createProject(code: $code, name: "Benchmark") { code } }
+"""
+DEFINE_TABLE = """
+mutation ($project: String!, $name: String!, $fields: [FieldInput!]!) {
+  defineTable(project: $project, name: $name, fields: $fields) { name }
+}
+"""
+WRITE_ACTIONS = """
+mutation ($project: String!, $actions: [ActionInput!]!, $user: String, $deviceId: String) {
+  writeActions(project: $project, actions: $actions, user: $user, deviceId: $deviceId) {
+    accepted duplicates
+  }
+}
+"""
+SUBSCRIBE = """
+subscription ($project: String!, $deviceId: String) {
+  databaseActions(project: $project, deviceId: $deviceId) {
+    actions { recordId } progress { table cursor } hasMore
+  }
+}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    subscribers: int
+    batches: int
+    p50_ms: float
+    p99_ms: float
+    kib_per_subscription: float
+    rss_kib: int
+    open_seconds: float
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+def check(condition: bool, message: str) -> None:
+    """A correctness check that ``python -O`` does not remove."""
+    if not condition:
+        raise AssertionError(message)
+
+
+def with_database(url: str, name: str, scheme: str | None = None) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme=scheme or parts.scheme, path=f"/{name}"))
+
+
+async def create_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+# --- the gateway as a separate process --------------------------------------------------------
+
+
+def raise_fd_limit() -> None:
+    """Raise the soft limit on open files to the hard one: this process holds a WebSocket per
+    subscriber, and the gateway, started after this, inherits the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def gateway_command(port: int) -> list[str]:
+    script = Path(sys.executable).with_name("gateway")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "gateway"]
+    return [*command, "serve", "--port", str(port), "--log-level", "warning"]
+
+
+def rss_kib(pid: int) -> int:
+    """The process's resident memory (VmRSS), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+
+
+async def settled_rss_kib(pid: int) -> int:
+    """VmRSS once it stopped changing (three equal readings 0.2 s apart), or after a while."""
+    deadline = time.monotonic() + RSS_SETTLE_SECONDS
+    readings = [rss_kib(pid)]
+    while time.monotonic() < deadline and not (len(readings) >= 3 and len(set(readings[-3:])) == 1):
+        await asyncio.sleep(0.2)
+        readings.append(rss_kib(pid))
+    return readings[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    pid: int
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+
+@asynccontextmanager
+async def running_gateway(database_url: str) -> AsyncIterator[Gateway]:
+    """``gateway serve`` in a subprocess, once /readyz answers 200; terminated on exit."""
+    port = free_port()
+    env = os.environ | {"GATEWAY_DATABASE_URL": database_url, "GATEWAY_JWT_SECRET": JWT_SECRET}
+    process = await asyncio.create_subprocess_exec(
+        *gateway_command(port), env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    try:
+        await wait_ready(process, f"http://127.0.0.1:{port}/readyz")
+        yield Gateway(pid=process.pid, port=port)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def wait_ready(process: asyncio.subprocess.Process, url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    async with httpx.AsyncClient(timeout=2) as http:
+        while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"the gateway exited with {process.returncode} (see above)")
+            with contextlib.suppress(httpx.TransportError):
+                if (await http.get(url)).status_code == 200:
+                    return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway was not ready within {START_TIMEOUT_SECONDS} s")
+            await asyncio.sleep(0.1)
+
+
+class GraphQLClient:
+    """GraphQL over one keep-alive HTTP connection."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str, token: str) -> None:
+        self.http = http
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    async def data(self, query: str, **variables: Any) -> dict[str, Any]:
+        body = orjson.dumps({"query": query, "variables": variables})
+        response = await self.http.post(self.url, content=body, headers=self.headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
+        result = orjson.loads(response.content)
+        if result.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {result['errors']}")
+        return result["data"]
+
+
+# --- subscriptions over graphql-transport-ws --------------------------------------------------
+
+
+async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
+    await ws.send(orjson.dumps(message).decode())
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    message: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), WS_TIMEOUT_SECONDS))
+    return message
+
+
+async def subscribe(ws_url: str, token: str, variables: dict[str, Any]) -> ClientConnection:
+    """An acknowledged connection with one ``databaseActions`` subscription (id "1"). The
+    client sends no keep-alive pings of its own (the gateway's uvicorn pings every 20 s)."""
+    ws = await websockets.connect(
+        ws_url, subprotocols=[PROTOCOL], ping_interval=None, open_timeout=WS_TIMEOUT_SECONDS
+    )
+    try:
+        await send(ws, {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        ack = await receive(ws)
+        check(ack["type"] == "connection_ack", f"expected connection_ack, got {ack}")
+        await send(
+            ws,
+            {
+                "type": "subscribe",
+                "id": "1",
+                "payload": {"query": SUBSCRIBE, "variables": variables},
+            },
+        )
+    except BaseException:
+        await ws.close()
+        raise
+    return ws
+
+
+def record_ids(message: dict[str, Any]) -> list[str]:
+    """The recordIds of a ``next`` message; raises on anything but a ``next`` with data."""
+    check(message.get("type") == "next", f"expected a next message, got {message}")
+    payload = message["payload"]
+    check(not payload.get("errors"), f"subscription errors: {payload.get('errors')}")
+    return [a["recordId"] for a in payload["data"]["databaseActions"]["actions"]]
+
+
+@dataclass(eq=False, slots=True)
+class IdleSubscriber:
+    """A connection that must stay silent after its backlog: whatever it receives later is
+    kept in ``stray`` (a ping is answered)."""
+
+    user: str
+    ws: ClientConnection
+    stray: list[str] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+    async def watch(self) -> None:
+        try:
+            async for raw in self.ws:
+                message = orjson.loads(raw)
+                if message.get("type") == "ping":
+                    await send(self.ws, {"type": "pong"})
+                else:
+                    self.stray.append(str(raw)[:300])
+        except ConnectionClosed as exc:
+            self.stray.append(f"connection closed: {exc}")
+        else:
+            self.stray.append("connection closed")
+
+
+async def open_idle(ws_url: str, user: str, token: str, seed_record_id: str) -> IdleSubscriber:
+    """Subscribe as ``user`` and wait for the backlog: its one seeded action."""
+    ws = await subscribe(ws_url, token, {"project": PROJECT})
+    try:
+        backlog = record_ids(await receive(ws))
+        check(backlog == [seed_record_id], f"{user}: backlog {backlog}, not its seeded action")
+    except BaseException:
+        await ws.close()
+        raise
+    idle = IdleSubscriber(user, ws)
+    idle.task = asyncio.create_task(idle.watch())
+    return idle
+
+
+async def close_idle(idle: IdleSubscriber) -> None:
+    await idle.ws.close()
+    if idle.task is not None:
+        idle.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await idle.task
+
+
+class LiveSubscriber:
+    """The live user's subscription: when each action arrived, and how often."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.counts: Counter[str] = Counter()
+        self.others: list[str] = []
+        self._waiting: dict[str, asyncio.Future[float]] = {}
+        self._task = asyncio.create_task(self._read())
+
+    @classmethod
+    async def open(cls, ws_url: str, token: str) -> LiveSubscriber:
+        return cls(await subscribe(ws_url, token, {"project": PROJECT, "deviceId": READER_DEVICE}))
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                arrived = time.perf_counter()
+                message = orjson.loads(raw)
+                if message.get("type") == "ping":
+                    await send(self.ws, {"type": "pong"})
+                    continue
+                if message.get("type") != "next" or message["payload"].get("errors"):
+                    self.others.append(str(raw)[:300])
+                    continue
+                for record_id in record_ids(message):
+                    self.counts[record_id] += 1
+                    waiting = self._waiting.pop(record_id, None)
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(arrived)
+        except ConnectionClosed as exc:
+            self.others.append(f"connection closed: {exc}")
+        finally:
+            for waiting in self._waiting.values():
+                if not waiting.done():
+                    waiting.set_exception(
+                        RuntimeError(f"the live subscription ended: {self.others}")
+                    )
+
+    def expect(self, record_id: str) -> asyncio.Future[float]:
+        """A future for the time (``perf_counter``) the action arrives; ask before writing it."""
+        waiting: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._waiting[record_id] = waiting
+        return waiting
+
+    async def close(self) -> None:
+        await self.ws.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+# --- the workload -----------------------------------------------------------------------------
+
+
+def note(user: str, record_id: str) -> dict[str, Any]:
+    return {
+        "table": TABLE,
+        "user": user,
+        "action": "INSERT",
+        "recordId": record_id,
+        "jsonData": orjson.dumps({"text": f"note {record_id[:8]}"}).decode(),
+        "time": int(time.time() * 1000),
+        "order": 0,
+    }
+
+
+async def write_one(client: GraphQLClient, user: str, record_id: str, device: str) -> None:
+    result = (
+        await client.data(
+            WRITE_ACTIONS,
+            project=PROJECT,
+            actions=[note(user, record_id)],
+            user=user,
+            deviceId=device,
+        )
+    )["writeActions"]
+    check(result["accepted"] == [0] and not result["duplicates"], f"write: {result}")
+
+
+async def set_up_project(client: GraphQLClient) -> None:
+    await client.data(CREATE_PROJECT, code=PROJECT)
+    fields = [{"name": "text", "type": "STRING", "required": True}]
+    await client.data(DEFINE_TABLE, project=PROJECT, name=TABLE, fields=fields)
+
+
+async def bounded(calls: list[Coroutine[Any, Any, T]], limit: int) -> list[T]:
+    """Await the coroutines, at most ``limit`` at a time; the results in order. When one
+    fails, the others are cancelled."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(call: Coroutine[Any, Any, T]) -> T:
+        async with semaphore:
+            return await call
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(call)) for call in calls]
+    return [task.result() for task in tasks]
+
+
+def idle_user(index: int) -> str:
+    return f"idle-{index}"
+
+
+async def seed(client: GraphQLClient, count: int) -> list[str]:
+    """One action per idle user, written by the admin, for its subscription's backlog."""
+    record_ids_ = [secrets.token_hex(16) for _ in range(count)]
+    writes = [
+        write_one(client, idle_user(i), record_id, SEED_DEVICE)
+        for i, record_id in enumerate(record_ids_)
+    ]
+    await bounded(writes, CONCURRENCY)
+    return record_ids_
+
+
+async def latencies(
+    writer: GraphQLClient, live: LiveSubscriber, batches: int, written: list[str]
+) -> list[float]:
+    """Write ``batches`` single-action batches as the live user, each after the previous one
+    arrived; the seconds from each response to the arrival."""
+    seconds: list[float] = []
+    for _ in range(batches):
+        record_id = secrets.token_hex(16)
+        arrival = live.expect(record_id)
+        await write_one(writer, LIVE_USER, record_id, WRITER_DEVICE)
+        responded = time.perf_counter()
+        written.append(record_id)
+        seconds.append(await asyncio.wait_for(arrival, DELIVERY_TIMEOUT_SECONDS) - responded)
+    return seconds
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+# --- running it -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Bench:
+    gateway: Gateway
+    tokens: TokenService
+    writer: GraphQLClient
+    live: LiveSubscriber
+    seeds: list[str]
+    baseline_kib: int
+    idle: list[IdleSubscriber] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+
+    async def open_idle_up_to(self, count: int) -> float:
+        started = time.perf_counter()
+        opening = [
+            open_idle(
+                self.gateway.ws_url,
+                idle_user(i),
+                self.tokens.issue(idle_user(i), Role.PATIENT),
+                self.seeds[i],
+            )
+            for i in range(len(self.idle), count)
+        ]
+        self.idle += await bounded(opening, CONCURRENCY)
+        return time.perf_counter() - started
+
+    async def row(self, subscribers: int, batches: int) -> Row:
+        open_seconds = await self.open_idle_up_to(subscribers)
+        rss = await settled_rss_kib(self.gateway.pid)
+        await latencies(self.writer, self.live, WARMUP_BATCHES, self.written)
+        seconds = await latencies(self.writer, self.live, batches, self.written)
+        return Row(
+            subscribers=subscribers,
+            batches=batches,
+            p50_ms=percentile(seconds, 0.50) * 1000,
+            p99_ms=percentile(seconds, 0.99) * 1000,
+            kib_per_subscription=(rss - self.baseline_kib) / subscribers,
+            rss_kib=rss,
+            open_seconds=open_seconds,
+        )
+
+    async def verify(self) -> None:
+        await asyncio.sleep(GRACE_SECONDS)
+        counts = self.live.counts
+        check(not self.live.others, f"the live subscriber got other messages: {self.live.others}")
+        check(len(self.written) == len(set(self.written)), "record ids must be distinct")
+        missing = [r for r in self.written if counts[r] == 0]
+        check(not missing, f"{len(missing)} actions never reached the live subscriber")
+        repeated = {r: n for r, n in counts.items() if n > 1}
+        check(not repeated, f"actions delivered more than once: {list(repeated.items())[:5]}")
+        check(set(counts) == set(self.written), "the live subscriber got actions never written")
+        stray = [(i.user, i.stray) for i in self.idle if i.stray]
+        check(not stray, f"{len(stray)} idle subscribers received messages: {stray[:3]}")
+
+
+async def measure(database_url: str, counts: list[int], batches: int) -> tuple[int, list[Row]]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        jwt_secret=JWT_SECRET,
+    )
+    tokens = TokenService(settings)
+    async with (
+        running_gateway(database_url) as gateway,
+        httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http,
+    ):
+        admin = GraphQLClient(http, gateway.url, tokens.issue("bench-admin", Role.ADMIN))
+        await set_up_project(admin)
+        seeds = await seed(admin, max(counts))
+        live_token = tokens.issue(LIVE_USER, Role.PATIENT)
+        live = await LiveSubscriber.open(gateway.ws_url, live_token)
+        bench: Bench | None = None
+        try:
+            writer = GraphQLClient(http, gateway.url, live_token)
+            written: list[str] = []
+            # Warm the write and live paths up before the memory baseline.
+            await latencies(writer, live, WARMUP_BATCHES, written)
+            baseline = await settled_rss_kib(gateway.pid)
+            bench = Bench(gateway, tokens, writer, live, seeds, baseline, written=written)
+            rows = [await bench.row(n, batches) for n in counts]
+            await bench.verify()
+            return baseline, rows
+        finally:
+            await live.close()
+            if bench is not None:
+                await asyncio.gather(*(close_idle(i) for i in bench.idle))
+
+
+async def run(admin_url: str, counts: list[int], batches: int) -> tuple[int, list[Row]]:
+    database = f"gateway_bench_{secrets.token_hex(4)}"
+    await create_database(admin_url, database)
+    try:
+        return await measure(
+            with_database(admin_url, database, "postgresql+asyncpg"), counts, batches
+        )
+    finally:
+        await drop_database(admin_url, database)
+
+
+def table(rows: list[Row]) -> str:
+    header = ("idle subscribers", "batches", "p50 ms", "p99 ms", "KiB per idle subscription")
+    cells = [
+        (
+            f"{r.subscribers:,}",
+            f"{r.batches:,}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            f"{r.kib_per_subscription:.1f}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        return "| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+    return "\n".join([line(header), rule, *(line(row) for row in cells)])
+
+
+def parse_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from exc
+    if not counts or any(n < 1 for n in counts) or counts != sorted(set(counts)):
+        raise argparse.ArgumentTypeError("give increasing positive numbers, e.g. 100,1000")
+    return counts
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--subscribers",
+        type=parse_counts,
+        default=list(DEFAULT_SUBSCRIBERS),
+        help="idle subscriber counts to measure at, increasing (default 100,1000)",
+    )
+    parser.add_argument(
+        "--batches", type=int, default=200, help="timed batches per row (default 200)"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("GATEWAY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="a database to CREATE/DROP the benchmark database from "
+        f"(default: $GATEWAY_BENCH_POSTGRES_URL or {DEFAULT_POSTGRES_URL})",
+    )
+    args = parser.parse_args()
+    if args.batches < 1:
+        parser.error("--batches must be at least 1")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    raise_fd_limit()
+    baseline, rows = asyncio.run(run(args.postgres_url, args.subscribers, args.batches))
+    print(table(rows))
+    rss = ", ".join(f"{r.rss_kib / 1024:.1f} MiB with {r.subscribers:,}" for r in rows)
+    print(f"gateway RSS: {baseline / 1024:.1f} MiB before the idle subscriptions, {rss}")
+    opened = ", ".join(f"{r.open_seconds:.1f} s to reach {r.subscribers:,}" for r in rows)
+    print(f"opening idle subscriptions ({CONCURRENCY} at a time): {opened}")
+
+
+if __name__ == "__main__":
+    main()
