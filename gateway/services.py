@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ from gateway.live.announce import Announcer, announcer_for
 from gateway.live.hub import Hub
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
+
+logger = logging.getLogger("gateway")
 
 
 @dataclass(slots=True)
@@ -46,7 +49,12 @@ class Services:
     ) -> None:
         """A batch committed: wake live readers on every replica, and queue pushes here (only
         the writing replica pushes, so a device is not woken once per replica)."""
-        await self.announcer.announce(project_id, user, table_ids)
+        try:
+            await self.announcer.announce(project_id, user, table_ids)
+        except Exception:
+            # The batch is committed: a lost wake-up only delays readers until their next
+            # re-read, while failing here would tell the device its write failed.
+            logger.exception("could not announce a committed batch")
         if self.push is not None:
             self.push.written(project_id, user, table_ids, device_id)
 
