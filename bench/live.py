@@ -39,12 +39,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import orjson
 import websockets
+from common import check, create_database, drop_database, with_database
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -111,33 +110,6 @@ class Row:
 
 
 # --- database ---------------------------------------------------------------------------------
-
-
-def check(condition: bool, message: str) -> None:
-    """A correctness check that ``python -O`` does not remove."""
-    if not condition:
-        raise AssertionError(message)
-
-
-def with_database(url: str, name: str, scheme: str | None = None) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(scheme=scheme or parts.scheme, path=f"/{name}"))
-
-
-async def create_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 # --- the gateway as a separate process --------------------------------------------------------

@@ -34,12 +34,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import orjson
 import uvicorn
+from common import check, create_database, drop_database, with_database
 
 from gateway.app import create_app
 from gateway.auth.principal import Role
@@ -107,33 +107,6 @@ class Measure:
 
 
 # --- database ---------------------------------------------------------------------------------
-
-
-def check(condition: bool, message: str) -> None:
-    """A correctness check that ``python -O`` does not remove."""
-    if not condition:
-        raise AssertionError(message)
-
-
-def with_database(url: str, name: str, scheme: str | None = None) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(scheme=scheme or parts.scheme, path=f"/{name}"))
-
-
-async def create_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 # --- the gateway under uvicorn ----------------------------------------------------------------
