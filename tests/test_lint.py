@@ -12,14 +12,14 @@ RUFF = Path(sys.executable).with_name("ruff")
 
 def test_ruff_lint() -> None:
     result = subprocess.run(
-        [str(RUFF), "check", "gateway", "tests"], cwd=ROOT, capture_output=True, text=True
+        [str(RUFF), "check", "gateway", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
     result = subprocess.run(
-        [str(RUFF), "format", "--check", "gateway", "tests"],
+        [str(RUFF), "format", "--check", "gateway", "tests", "bench"],
         cwd=ROOT,
         capture_output=True,
         text=True,
