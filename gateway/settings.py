@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="a caught-up subscription re-reads at least this often"
     )
     max_subscriptions_per_connection: int = Field(default=50, gt=0)
+    live_history_seconds: float = Field(
+        default=60.0, ge=0, description="a subscription adds at most one GET per this interval"
+    )
     ws_connection_init_timeout_seconds: float = Field(
         default=10.0, gt=0, description="close (4408) a WebSocket that sends no connection_init"
     )

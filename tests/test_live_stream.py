@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from sqlalchemy import func, select
+
 from gateway.db import Database
 from gateway.db.migrate import upgrade
+from gateway.db.models import SyncEvent
 from gateway.live.hub import Hub
 from gateway.live.stream import stream_actions
 from gateway.services import Services
@@ -105,3 +108,20 @@ async def test_a_failed_announcement_does_not_fail_the_committed_write(database_
         assert outcome.accepted == [0]
     finally:
         await services.db.dispose()
+
+
+async def test_a_subscription_adds_at_most_one_get_per_interval(db: Database) -> None:
+    await make_study(db)
+    hub = Hub()
+    live = stream(db, hub)  # history interval: the default minute
+    for n in range(1, 4):
+        await write_one(db, hub, n)
+        assert [a.time for a in (await asyncio.wait_for(anext(live), 10)).actions] == [n]
+    await live.aclose()  # type: ignore[attr-defined]
+    async with db.session() as session:
+        gets = await session.scalar(
+            select(func.count()).where(
+                SyncEvent.direction == "GET", SyncEvent.device_id == "reader"
+            )
+        )
+    assert gets == 1

@@ -49,3 +49,22 @@ async def has_grant(session: AsyncSession, project_id: int, user_id: str, grante
         )
     )
     return found is not None
+
+
+async def visible_users(
+    session: AsyncSession, principal: Principal, project_id: int
+) -> set[str] | None:
+    """Whose data ``principal`` may see in a project: None for everyone (admins), else the
+    caller and, for professionals, the users who granted them access."""
+    if principal.role is Role.ADMIN:
+        return None
+    users = {principal.user_id}
+    if principal.role is Role.PROFESSIONAL:
+        grantors = await session.scalars(
+            select(AccessGrant.user_id).where(
+                AccessGrant.project_id == project_id,
+                AccessGrant.grantee_id == principal.user_id,
+            )
+        )
+        users.update(grantors)
+    return users

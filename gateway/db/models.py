@@ -200,3 +200,40 @@ class PushRegistration(SQLModel, table=True):
     exclude_tables: list[str] | None = Field(default=None, sa_type=JSONDocument)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Device(SQLModel, table=True):
+    """A sync client of a project: every name it has been seen under (CSPro: a server whose
+    URL changed has both), its type and version, whose data it syncs, first and last seen."""
+
+    __tablename__ = "devices"
+
+    project_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    )
+    device_id: str = Field(primary_key=True, max_length=255)
+    owner_id: str = Field(max_length=255, index=True)
+    names: list[str] = Field(default_factory=list, sa_type=JSONDocument)
+    device_type: str | None = Field(default=None, max_length=100)
+    version: str | None = Field(default=None, max_length=100)
+    pending_up: int | None = Field(default=None, description="changes the device says wait")
+    first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SyncEvent(SQLModel, table=True):
+    """One put or get between a device and the gateway (or another service), CSPro's history."""
+
+    __tablename__ = "sync_events"
+    __table_args__ = (Index(None, "project_id", "device_id", "id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(LogId, primary_key=True))
+    project_id: int = _project_fk()
+    device_id: str = Field(max_length=255)
+    device_name: str = Field(max_length=255)
+    username: str = Field(max_length=255, description="who synced")
+    user_id: str = Field(max_length=255, index=True, description="whose data")
+    direction: str = Field(max_length=3)
+    universe: str = Field(default="", sa_type=Text)
+    partial: bool = False
+    time: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -39,5 +39,6 @@ class LiveSubscription:
                 request,
                 max_batch=settings.max_read_batch,
                 poll_seconds=settings.live_poll_seconds,
+                history_seconds=settings.live_history_seconds,
             ):
                 yield ActionBatch.from_domain(batch)

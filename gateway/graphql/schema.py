@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 
 from gateway.graphql.access import AccessMutation, AccessQuery
 from gateway.graphql.actions import ActionMutation, ActionQuery
+from gateway.graphql.devices import DeviceMutation, DeviceQuery
 from gateway.graphql.errors import ErrorCodes, is_unexpected
 from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
@@ -23,12 +24,12 @@ logger = logging.getLogger("gateway.graphql")
 
 
 @strawberry.type
-class Query(AccessQuery, ProjectQuery, ActionQuery, RecordQuery):
+class Query(AccessQuery, ProjectQuery, ActionQuery, RecordQuery, DeviceQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccessMutation, ProjectMutation, ActionMutation, PushMutation):
+class Mutation(AccessMutation, ProjectMutation, ActionMutation, PushMutation, DeviceMutation):
     pass
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ async def stream_actions(
     *,
     max_batch: int,
     poll_seconds: float,
+    history_seconds: float = 60.0,
 ) -> AsyncIterator[ReadBatch]:
     scope = await resolve_scope(db, principal, request)
     if not scope.project_has_tables:
@@ -42,13 +44,21 @@ async def stream_actions(
             reason="NO_DATA",
         )
     progress = dict(request.progress)
+    next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
     with hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter:
         while True:
             _check_token(principal)
             waiter.event.clear()
+            record = time.monotonic() >= next_history
             batch = await read_actions(
-                db, principal, replace(request, progress=progress), max_batch=max_batch
+                db,
+                principal,
+                replace(request, progress=progress),
+                max_batch=max_batch,
+                record_get=record,
             )
+            if record and batch.actions:
+                next_history = time.monotonic() + history_seconds
             progress = {p.table: p.cursor.encode() for p in batch.progress}
             if batch.actions:
                 yield batch

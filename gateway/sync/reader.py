@@ -25,6 +25,8 @@ from gateway.db.models import Action
 from gateway.errors import BadUserInput
 from gateway.sync.actions import ActionType, DeliveredAction
 from gateway.sync.cursor import START, START_CURSOR, Cursor, Position
+from gateway.sync.devices import record_get as record_get_event
+from gateway.sync.devices import universe
 from gateway.sync.horizon import horizon
 from gateway.sync.merge import LogEntry, merge
 from gateway.sync.projects import load_catalog
@@ -175,8 +177,15 @@ _COLUMNS = (
 
 
 async def read_actions(
-    db: Database, principal: Principal, request: ReadRequest, *, max_batch: int
+    db: Database,
+    principal: Principal,
+    request: ReadRequest,
+    *,
+    max_batch: int,
+    record_get: bool = True,
 ) -> ReadBatch:
+    """A batch of the log after the request's progress. A read by a device registers the
+    device and, when it delivers actions and ``record_get``, adds a GET to its history."""
     if request.max_count < 0:
         raise BadUserInput("maxCount must be 0 (no maximum) or more", field="maxCount")
     limit = min(request.max_count or max_batch, max_batch)
@@ -222,6 +231,12 @@ async def read_actions(
     last = {
         e.table: Cursor(e.position, e.time, e.order) for e in entries
     }  # later entries overwrite earlier ones: the last per table remains
+    if request.device_id is not None:
+        await record_get_event(
+            db, principal, scope.project_id, scope.user, request.device_id,
+            delivered=bool(entries) and record_get, partial=has_more,
+            universe=universe(request.filter.include_tables, request.filter.exclude_tables),
+        )  # fmt: skip
     return ReadBatch(
         actions=[_deliver(e, scope) for e in merge(entries)],
         progress=scope.progress(moved_to, last),

@@ -32,6 +32,7 @@ from gateway.errors import (
     ValidationFailed,
 )
 from gateway.sync.actions import ActionType, IncomingAction, InvalidAction
+from gateway.sync.devices import Direction, record_event, touch_device, universe
 from gateway.sync.projects import load_catalog
 from gateway.sync.selection import CatalogTable, select_tables
 from gateway.sync.validation import (
@@ -183,6 +184,13 @@ async def write_in_transaction(
         last_id = {c.record: action_id for c, action_id in zip(new, ids, strict=True)}
         await _upsert_records(session, project.id, user, request.device_id, final, last_id, now)
         await _advance_write_progress(session, project.id, user, request.device_id, new)
+
+    if request.device_id is not None:
+        device = await touch_device(session, project.id, request.device_id, user)
+        await record_event(
+            session, device, username=principal.user_id, user=user, direction=Direction.PUT,
+            universe=universe(request.include_tables, request.exclude_tables),
+        )  # fmt: skip
 
     tables = sorted({c.table.name: c.table for c in checked}.values(), key=lambda t: t.name)
     return WriteOutcome(
