@@ -65,6 +65,14 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="close (4408) a WebSocket that sends no connection_init"
     )
 
+    # Device health (RegardingWork's status).
+    device_stale_seconds: float = Field(
+        default=3600.0, gt=0, description="behind and not synced for this long: STALE"
+    )
+    device_offline_seconds: float = Field(
+        default=86400.0, gt=0, description="not seen for this long: OFFLINE"
+    )
+
     # Push wake-ups for sleeping devices.
     push_mode: PushMode = PushMode.OFF
     push_endpoint: str | None = Field(

@@ -158,6 +158,10 @@ class Record(SQLModel, table=True):
     data: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
     deleted: bool = False
     position: int = Field(sa_type=BigInteger, description="id of the action that last changed it")
+    # With ``position``, the log position of the last change (see Action); set by the database.
+    xid: int = Field(
+        default=None, sa_column=Column(BigInteger, nullable=False, server_default=FetchedValue())
+    )
     device_id: str | None = Field(default=None, max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -237,3 +241,24 @@ class SyncEvent(SQLModel, table=True):
     universe: str = Field(default="", sa_type=Text)
     partial: bool = False
     time: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DeliveredProgress(SQLModel, table=True):
+    """What a device has received of one table: where its reads (or its acknowledgement) left
+    it in the log. Records changed after it, by another device, are pending towards it."""
+
+    __tablename__ = "delivered_progress"
+
+    project_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    )
+    device_id: str = Field(primary_key=True, max_length=255)
+    table_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("project_tables.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    user_id: str = Field(max_length=255)
+    xid: int = Field(sa_type=BigInteger)
+    position: int = Field(sa_type=BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

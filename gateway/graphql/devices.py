@@ -6,10 +6,16 @@ from datetime import datetime
 
 import strawberry
 
+from gateway.graphql.actions import ProgressInput
 from gateway.graphql.context import Info
 from gateway.graphql.pagination import PageInfo
+from gateway.graphql.scalars import Long
 from gateway.sync import devices as domain
+from gateway.sync.pending import acknowledge_progress
 
+DeviceStatus = strawberry.enum(
+    domain.DeviceStatus, name="DeviceStatus", description="A device's sync health."
+)
 SyncDirection = strawberry.enum(
     domain.Direction, name="SyncDirection", description="PUT: device to gateway; GET: back."
 )
@@ -26,15 +32,21 @@ class Device:
     pending_up: int | None = strawberry.field(
         description="Changes the device last reported as waiting to be sent."
     )
+    pending_down: int = strawberry.field(
+        description="Records whose current version has not reached the device."
+    )
+    status: DeviceStatus
     first_seen: datetime
     last_seen: datetime
+    last_sync: datetime | None = strawberry.field(description="Its latest put or get.")
 
     @classmethod
     def from_domain(cls, d: domain.DeviceInfo) -> Device:
         return cls(
             project=d.project, device_id=d.device_id, device_names=d.names,
             device_type=d.device_type, version=d.version, owner=d.owner,
-            pending_up=d.pending_up, first_seen=d.first_seen, last_seen=d.last_seen,
+            pending_up=d.pending_up, pending_down=d.pending_down, status=d.status,
+            first_seen=d.first_seen, last_seen=d.last_seen, last_sync=d.last_sync,
         )  # fmt: skip
 
 
@@ -74,6 +86,48 @@ class SyncEventConnection:
 class SyncSummary:
     last_put: SyncEvent | None
     last_get: SyncEvent | None
+    cases_pending_sync: int | None = strawberry.field(
+        description="With a deviceName: records whose current version has not reached it."
+    )
+
+
+@strawberry.type(description="A case (record) whose current version has not reached a device.")
+class PendingCase:
+    key: str
+    position: Long = strawberry.field(description="Log id of its last change.")
+    uuid: str
+
+
+@strawberry.type
+class PendingCaseEdge:
+    cursor: str
+    node: PendingCase
+
+
+@strawberry.type
+class PendingCaseConnection:
+    edges: list[PendingCaseEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A case's current version and the exchange that carried it.")
+class CaseStatus:
+    key: str
+    position: Long
+    uuid: str
+    sync_history: list[SyncEvent] = strawberry.field(
+        description="The put or get in which the current version was exchanged with the "
+        "device; empty while it is pending."
+    )
+
+
+def _pending_case(case: domain.PendingCase) -> PendingCase:
+    return PendingCase(key=case.key, position=Long(case.position), uuid=case.uuid)
+
+
+def _rules(info: Info) -> domain.HealthRules:
+    settings = info.context.services.settings
+    return domain.HealthRules(settings.device_stale_seconds, settings.device_offline_seconds)
 
 
 @strawberry.type(name="SyncService", description="A device that synced, with every name it had.")
@@ -87,14 +141,49 @@ class SyncServiceInfo:
 @strawberry.type
 class DeviceQuery:
     @strawberry.field(description="The devices of a project you may see, by deviceId.")
-    async def devices(self, info: Info, project: str) -> list[Device]:
-        found = await domain.list_devices(info.context.db, info.context.principal, project)
+    async def devices(
+        self, info: Info, project: str, status: DeviceStatus | None = None
+    ) -> list[Device]:
+        found = await domain.list_devices(
+            info.context.db, info.context.principal, project, rules=_rules(info), status=status
+        )
         return [Device.from_domain(d) for d in found]
 
     @strawberry.field(description="One device; null when there is none (or not yours).")
     async def device(self, info: Info, project: str, device_id: str) -> Device | None:
-        found = await domain.get_device(info.context.db, info.context.principal, device_id, project)
+        found = await domain.get_device(
+            info.context.db, info.context.principal, device_id, project, rules=_rules(info)
+        )
         return Device.from_domain(found) if found else None
+
+    @strawberry.field(
+        description="Records whose current version has not reached the device known as "
+        "deviceName (pending towards the device; what waits on it is its pendingUp)."
+    )
+    async def cases_pending_sync(
+        self, info: Info, project: str, device_name: str, first: int = 50, after: str | None = None
+    ) -> PendingCaseConnection:
+        cases, more = await domain.cases_pending_sync(
+            info.context.db, info.context.principal, project, device_name,
+            first=first, after=after,
+        )  # fmt: skip
+        edges = [PendingCaseEdge(cursor=c, node=_pending_case(case)) for c, case in cases]
+        return PendingCaseConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
+        )
+
+    @strawberry.field(description="A case's status towards the device known as deviceName.")
+    async def case_status(self, info: Info, project: str, key: str, device_name: str) -> CaseStatus:
+        status = await domain.case_status(
+            info.context.db, info.context.principal, project, key, device_name
+        )
+        return CaseStatus(
+            key=status.case.key,
+            position=Long(status.case.position),
+            uuid=status.case.uuid,
+            sync_history=[SyncEvent.from_domain(e) for e in status.sync_history],
+        )
 
     @strawberry.field(
         description="The latest put and get, of one device when deviceName (any name it had, "
@@ -106,9 +195,15 @@ class DeviceQuery:
         db, principal = info.context.db, info.context.principal
         put = await domain.last_event(db, principal, project, domain.Direction.PUT, device_name)
         get = await domain.last_event(db, principal, project, domain.Direction.GET, device_name)
+        pending = (
+            await domain.pending_count(db, principal, project, device_name)
+            if device_name is not None
+            else None
+        )
         return SyncSummary(
             last_put=SyncEvent.from_domain(put) if put else None,
             last_get=SyncEvent.from_domain(get) if get else None,
+            cases_pending_sync=pending,
         )
 
     @strawberry.field(description="Sync events, newest first.")
@@ -169,6 +264,24 @@ class DeviceMutation:
             name=name, device_type=type, version=version, pending_up=pending_up,
         )  # fmt: skip
         return Device.from_domain(device)
+
+    @strawberry.mutation(
+        description="The device states what it has applied (its reads count as received): "
+        "what is pending towards it is counted from there."
+    )
+    async def acknowledge_progress(
+        self,
+        info: Info,
+        project: str,
+        device_id: str,
+        progress: list[ProgressInput],
+        user: str | None = None,
+    ) -> bool:
+        await acknowledge_progress(
+            info.context.db, info.context.principal, project, device_id,
+            {p.table: p.cursor for p in progress}, user,
+        )  # fmt: skip
+        return True
 
     @strawberry.mutation(description="Record a sync with another service (CSPro's Dropbox).")
     async def record_sync_event(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -22,9 +23,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.auth.access import authorize_user_data, target_user, visible_users
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.db.models import Device, SyncEvent
+from gateway.db.models import Device, ProjectTable, Record, SyncEvent
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, NotFound
+from gateway.sync.cursor import Position
+from gateway.sync.pending import (
+    PendingCase,
+    count_pending,
+    dashed,
+    mark_delivered,
+    pending_query,
+)
 from gateway.sync.projects import require_project
 
 MAX_TEXT = 255
@@ -34,6 +43,36 @@ MAX_PAGE = 500
 class Direction(StrEnum):
     PUT = "PUT"
     GET = "GET"
+
+
+class DeviceStatus(StrEnum):
+    UP_TO_DATE = "UP_TO_DATE"
+    PENDING = "PENDING"  # changes wait in either direction
+    STALE = "STALE"  # behind, and its last sync is older than the stale threshold
+    OFFLINE = "OFFLINE"  # not seen for the offline threshold
+
+
+@dataclass(frozen=True, slots=True)
+class HealthRules:
+    stale_seconds: float = 3600.0
+    offline_seconds: float = 86400.0
+
+
+def status_of(
+    *,
+    last_seen: datetime,
+    last_sync: datetime | None,
+    pending_up: int | None,
+    pending_down: int,
+    now: datetime,
+    rules: HealthRules,
+) -> DeviceStatus:
+    if (now - last_seen).total_seconds() > rules.offline_seconds:
+        return DeviceStatus.OFFLINE
+    behind = pending_down > 0 or (pending_up or 0) > 0
+    if behind and (last_sync is None or (now - last_sync).total_seconds() > rules.stale_seconds):
+        return DeviceStatus.STALE
+    return DeviceStatus.PENDING if behind else DeviceStatus.UP_TO_DATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +86,9 @@ class DeviceInfo:
     pending_up: int | None
     first_seen: datetime
     last_seen: datetime
+    pending_down: int = 0
+    last_sync: datetime | None = None
+    status: DeviceStatus = DeviceStatus.UP_TO_DATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +207,15 @@ async def record_get(
     delivered: bool,
     partial: bool,
     universe: str,
+    received: Mapping[int, Position],
 ) -> None:
-    """After a read by a device: it was seen, and a GET if actions reached it."""
+    """After a read by a device: it was seen, it has now received up to ``received`` (per
+    table id), and a GET if actions reached it."""
     for attempt in (1, 2):
         try:
             async with db.transaction() as session:
                 device = await touch_device(session, project_id, device_id, user)
+                await mark_delivered(session, project_id, device_id, user, received)
                 if delivered:
                     await record_event(
                         session, device, username=principal.user_id, user=user,
@@ -242,22 +287,145 @@ async def record_sync_event(
         return _event(event)
 
 
-async def list_devices(db: Database, principal: Principal, project: str) -> list[DeviceInfo]:
+async def list_devices(
+    db: Database,
+    principal: Principal,
+    project: str,
+    *,
+    rules: HealthRules = HealthRules(),
+    status: DeviceStatus | None = None,
+) -> list[DeviceInfo]:
+    """The devices you may see, with what is pending both ways and their status."""
+    now = utcnow()
     async with db.session() as session:
         found, visible = await _scope(session, principal, project)
         query = select(Device).where(Device.project_id == found).order_by(Device.device_id)
         if visible is not None:
             query = query.where(Device.owner_id.in_(visible))  # type: ignore[attr-defined]
-        return [_device(project, d) for d in await session.scalars(query)]
+        devices = (await session.scalars(query)).all()
+        last_syncs = dict(
+            (
+                await session.execute(
+                    select(SyncEvent.device_id, func.max(SyncEvent.time))
+                    .where(SyncEvent.project_id == found)
+                    .group_by(SyncEvent.device_id)
+                )
+            ).all()
+        )
+        infos = []
+        for device in devices:
+            pending_down = await count_pending(session, found, device)
+            last_sync = last_syncs.get(device.device_id)
+            health = status_of(
+                last_seen=device.last_seen, last_sync=last_sync, pending_up=device.pending_up,
+                pending_down=pending_down, now=now, rules=rules,
+            )  # fmt: skip
+            if status is None or health is status:
+                infos.append(
+                    _device(project, device, pending_down=pending_down, last_sync=last_sync,
+                            status=health)
+                )  # fmt: skip
+    return infos
 
 
 async def get_device(
-    db: Database, principal: Principal, device_id: str, project: str
+    db: Database,
+    principal: Principal,
+    device_id: str,
+    project: str,
+    *,
+    rules: HealthRules = HealthRules(),
 ) -> DeviceInfo | None:
     return next(
-        (d for d in await list_devices(db, principal, project) if d.device_id == device_id),
+        (
+            d
+            for d in await list_devices(db, principal, project, rules=rules)
+            if d.device_id == device_id
+        ),
         None,
     )
+
+
+async def cases_pending_sync(
+    db: Database,
+    principal: Principal,
+    project: str,
+    device_name: str,
+    *,
+    first: int = 50,
+    after: str | None = None,
+) -> tuple[list[tuple[str, PendingCase]], bool]:
+    """CSPro's cases pending synchronization towards the device known by ``device_name``:
+    (cursor, case) pairs by record, and whether more follow."""
+    if not 1 <= first <= MAX_PAGE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}", field="first")
+    async with db.session() as session:
+        found, visible = await _scope(session, principal, project)
+        device = await _named_device(session, found, device_name, visible)
+        query = pending_query(found, device).order_by(Record.id).limit(first + 1)
+        if after is not None:
+            query = query.where(Record.id > _decode(after, "c"))  # type: ignore[operator]
+        rows = (await session.execute(query)).all()
+    cases = [(_encode(r.id or 0, "c"), _case(r, table)) for r, table in rows[:first]]
+    return cases, len(rows) > first
+
+
+async def pending_count(db: Database, principal: Principal, project: str, device_name: str) -> int:
+    async with db.session() as session:
+        found, visible = await _scope(session, principal, project)
+        device = await _named_device(session, found, device_name, visible)
+        return await count_pending(session, found, device)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStatus:
+    case: PendingCase
+    sync_history: list[SyncEventInfo]
+
+
+async def case_status(
+    db: Database, principal: Principal, project: str, key: str, device_name: str
+) -> CaseStatus:
+    """A case's current version and the exchange in which it reached or came from the device
+    (empty while it is pending)."""
+    async with db.session() as session:
+        found, visible = await _scope(session, principal, project)
+        device = await _named_device(session, found, device_name, visible)
+        record = await session.scalar(
+            select(Record)
+            .where(
+                Record.project_id == found,
+                Record.user_id == device.owner_id,
+                Record.record_key == key,
+            )
+            .order_by(Record.table_id)
+            .limit(1)
+        )
+        if record is None:
+            raise NotFound(f"no case with key {key!r}", field="key")
+        table = await session.scalar(
+            select(ProjectTable.name).where(ProjectTable.id == record.table_id)
+        )
+        pending = await session.scalar(
+            pending_query(found, device).where(Record.id == record.id).with_only_columns(Record.id)
+        )
+        history: list[SyncEventInfo] = []
+        if pending is None:
+            # The put that brought it from the device, or the first get after it changed.
+            direction = Direction.PUT if record.device_id == device.device_id else Direction.GET
+            event = await session.scalar(
+                select(SyncEvent)
+                .where(
+                    SyncEvent.project_id == found,
+                    SyncEvent.device_id == device.device_id,
+                    SyncEvent.direction == direction.value,
+                    SyncEvent.time >= record.updated_at,
+                )
+                .order_by(SyncEvent.id)
+                .limit(1)
+            )
+            history = [_event(event)] if event is not None else []
+    return CaseStatus(_case(record, table or ""), history)
 
 
 async def sync_history(
@@ -352,12 +520,22 @@ async def _events(
     if direction is not None:
         query = query.where(SyncEvent.direction == direction.value)
     if device_name is not None:
-        devices = await session.scalars(select(Device).where(Device.project_id == project_id))
-        named = [d.device_id for d in devices if device_name in (d.names or [d.device_id])]
-        if not named:
-            raise NotFound(f"no device is known as {device_name!r}", field="deviceName")
-        query = query.where(SyncEvent.device_id.in_(named))  # type: ignore[attr-defined]
+        device = await _named_device(session, project_id, device_name, visible)
+        query = query.where(SyncEvent.device_id == device.device_id)
     return query
+
+
+async def _named_device(
+    session: AsyncSession, project_id: int, device_name: str, visible: set[str] | None
+) -> Device:
+    """The device known by ``device_name``: any name it has had, or its deviceId."""
+    query = select(Device).where(Device.project_id == project_id).order_by(Device.last_seen.desc())  # type: ignore[attr-defined]
+    if visible is not None:
+        query = query.where(Device.owner_id.in_(visible))  # type: ignore[attr-defined]
+    for device in await session.scalars(query):
+        if device_name in device.names or device_name == device.device_id:
+            return device
+    raise NotFound(f"no device is known as {device_name!r}", field="deviceName")
 
 
 def _check_text(field: str, value: str) -> None:
@@ -365,15 +543,15 @@ def _check_text(field: str, value: str) -> None:
         raise BadUserInput(f"{field} must be 1 to {MAX_TEXT} characters", field=field)
 
 
-def _encode(event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"e:{event_id}".encode()).decode().rstrip("=")
+def _encode(row_id: int, kind: str = "e") -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{row_id}".encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> int:
+def _decode(cursor: str, expected: str = "e") -> int:
     try:
         raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
         kind, _, value = raw.partition(":")
-        if kind != "e":
+        if kind != expected:
             raise ValueError(kind)
         return int(value)
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
@@ -384,11 +562,18 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _device(project: str, d: Device) -> DeviceInfo:
+def _device(project: str, d: Device, **health: Any) -> DeviceInfo:
     return DeviceInfo(
         project=project, device_id=d.device_id, names=list(d.names), device_type=d.device_type,
         version=d.version, owner=d.owner_id, pending_up=d.pending_up,
-        first_seen=d.first_seen, last_seen=d.last_seen,
+        first_seen=d.first_seen, last_seen=d.last_seen, **health,
+    )  # fmt: skip
+
+
+def _case(record: Record, table: str) -> PendingCase:
+    return PendingCase(
+        key=record.record_key, position=record.position, uuid=dashed(record.record_id),
+        table=table, record_id=record.record_id,
     )  # fmt: skip
 
 

@@ -231,16 +231,16 @@ async def read_actions(
     last = {
         e.table: Cursor(e.position, e.time, e.order) for e in entries
     }  # later entries overwrite earlier ones: the last per table remains
+    progress = scope.progress(moved_to, last)
     if request.device_id is not None:
         await record_get_event(
             db, principal, scope.project_id, scope.user, request.device_id,
             delivered=bool(entries) and record_get, partial=has_more,
             universe=universe(request.filter.include_tables, request.filter.exclude_tables),
+            received={scope.tables[p.table].id: p.cursor.position for p in progress},
         )  # fmt: skip
     return ReadBatch(
-        actions=[_deliver(e, scope) for e in merge(entries)],
-        progress=scope.progress(moved_to, last),
-        has_more=has_more,
+        actions=[_deliver(e, scope) for e in merge(entries)], progress=progress, has_more=has_more
     )
 
 

@@ -385,7 +385,16 @@ async def _upsert_records(
         index_elements=[Record.project_id, Record.user_id, Record.table_id, Record.record_id],
         set_={
             name: getattr(stmt.excluded, name)
-            for name in ("record_key", "data", "deleted", "position", "device_id", "updated_at")
+            # ``excluded.xid`` is the column default: this transaction's id (0 on SQLite)
+            for name in (
+                "record_key",
+                "data",
+                "deleted",
+                "position",
+                "xid",
+                "device_id",
+                "updated_at",
+            )
         },
     )
     await session.execute(

@@ -1,0 +1,133 @@
+"""What is pending towards a device: records whose current version it has not received.
+
+A device's reads move its delivered progress per table forward (what it received); with
+``acknowledge_progress`` it can state what it actually applied. A record is pending towards a
+device when its last change lies after that progress in the log and did not come from the device
+itself. (What waits on the device to be sent up is only known from its own ``pendingUp``.)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth.access import authorize_user_data, target_user
+from gateway.auth.principal import Principal
+from gateway.db import Database
+from gateway.db.dialect import insert
+from gateway.db.models import DeliveredProgress, Device, ProjectTable, Record
+from gateway.db.types import utcnow
+from gateway.errors import NotFound
+from gateway.sync.cursor import Cursor, Position
+from gateway.sync.projects import load_catalog
+from gateway.sync.selection import check_known
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCase:
+    """CSPro's case pending synchronization."""
+
+    key: str
+    position: int
+    uuid: str
+    table: str
+    record_id: str
+
+
+def dashed(record_id: str) -> str:
+    return str(uuid.UUID(hex=record_id))
+
+
+async def mark_delivered(
+    session: AsyncSession,
+    project_id: int,
+    device_id: str,
+    user: str,
+    positions: Mapping[int, Position],
+    *,
+    forward_only: bool = True,
+) -> None:
+    """Record what a device has received per table. Reads only move it forward; an
+    acknowledgement sets it to what the device says it applied."""
+    if not positions:
+        return
+    stmt = insert(session, DeliveredProgress)
+    moved = {"xid": stmt.excluded.xid, "position": stmt.excluded.position,
+             "user_id": stmt.excluded.user_id, "updated_at": stmt.excluded.updated_at}  # fmt: skip
+    keys = [DeliveredProgress.project_id, DeliveredProgress.device_id, DeliveredProgress.table_id]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_=moved,
+        where=(
+            tuple_(stmt.excluded.xid, stmt.excluded.position)
+            > tuple_(DeliveredProgress.xid, DeliveredProgress.position)
+        )
+        if forward_only
+        else None,
+    )
+    now = utcnow()
+    await session.execute(
+        stmt,
+        [
+            {"project_id": project_id, "device_id": device_id, "table_id": table_id,
+             "user_id": user, "xid": p.xid, "position": p.id, "updated_at": now}
+            for table_id, p in sorted(positions.items())
+        ],
+    )  # fmt: skip
+
+
+def pending_query(project_id: int, device: Device) -> Select[tuple[Record, str]]:
+    """The device owner's records whose current version has not reached the device."""
+    delivered = and_(
+        DeliveredProgress.project_id == Record.project_id,
+        DeliveredProgress.device_id == device.device_id,
+        DeliveredProgress.table_id == Record.table_id,
+    )
+    return (
+        select(Record, ProjectTable.name)
+        .join(ProjectTable, ProjectTable.id == Record.table_id)
+        .outerjoin(DeliveredProgress, delivered)
+        .where(
+            Record.project_id == project_id,
+            Record.user_id == device.owner_id,
+            or_(Record.device_id.is_(None), Record.device_id != device.device_id),  # type: ignore[union-attr]
+            or_(
+                DeliveredProgress.table_id.is_(None),  # type: ignore[attr-defined]
+                tuple_(Record.xid, Record.position)
+                > tuple_(DeliveredProgress.xid, DeliveredProgress.position),
+            ),
+        )
+    )
+
+
+async def count_pending(session: AsyncSession, project_id: int, device: Device) -> int:
+    query = pending_query(project_id, device).subquery()
+    return await session.scalar(select(func.count()).select_from(query)) or 0
+
+
+async def acknowledge_progress(
+    db: Database,
+    principal: Principal,
+    project: str,
+    device_id: str,
+    progress: Mapping[str, str],
+    user: str | None = None,
+) -> None:
+    """The device states what it has applied: its delivered progress becomes that."""
+    async with db.transaction() as session:
+        found, catalog = await load_catalog(session, project)
+        assert found.id is not None
+        owner = target_user(principal, user)
+        await authorize_user_data(session, principal, found.id, owner)
+        check_known(catalog, progress, "progress")
+        device = await session.get(Device, (found.id, device_id))
+        if device is None or device.owner_id != owner:
+            raise NotFound(f"device {device_id!r} is not known for {owner!r}", field="deviceId")
+        positions = {
+            catalog[table].id: Cursor.decode(token).position for table, token in progress.items()
+        }
+        await mark_delivered(session, found.id, device_id, owner, positions, forward_only=False)
