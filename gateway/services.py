@@ -11,8 +11,10 @@ from gateway.auth.users import UserRegistry
 from gateway.db import Database
 from gateway.live.announce import Announcer, announcer_for
 from gateway.live.hub import Hub
+from gateway.live.status import StatusFeeds
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
+from gateway.sync.devices import HealthRules
 
 logger = logging.getLogger("gateway")
 
@@ -26,6 +28,7 @@ class Services:
     hub: Hub
     announcer: Announcer
     push: PushDispatcher | None
+    status_feeds: StatusFeeds
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -42,7 +45,21 @@ class Services:
             hub=hub,
             announcer=announcer_for(db, hub),
             push=dispatcher_for(db, settings),
+            status_feeds=StatusFeeds(
+                db,
+                hub,
+                HealthRules(settings.device_stale_seconds, settings.device_offline_seconds),
+                settings.live_poll_seconds,
+            ),
         )
+
+    async def status_changed(self, project: str) -> None:
+        """Something that changes a project's sync status happened: wake its dashboards, on
+        every replica. Best effort, like ``after_write``."""
+        try:
+            await self.announcer.announce_status(project)
+        except Exception:
+            logger.exception("could not announce a status change of %s", project)
 
     async def after_write(
         self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None

@@ -35,6 +35,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
 class GatewayServer:
     settings: Settings
     port: int
+    app: Any = None  # the running app, where a test must look inside (this process only)
 
     @property
     def url(self) -> str:
@@ -57,8 +58,9 @@ class GatewayServer:
     @classmethod
     @contextmanager
     def running(cls, settings: Settings) -> Iterator[GatewayServer]:
-        with serve_in_thread(create_app(settings)) as port:
-            yield cls(settings=settings, port=port)
+        app = create_app(settings)
+        with serve_in_thread(app) as port:
+            yield cls(settings=settings, port=port, app=app)
 
 
 @contextmanager

@@ -252,6 +252,8 @@ class ActionQuery:
             request,
             max_batch=info.context.services.settings.max_read_batch,
         )
+        if device_id is not None:
+            await info.context.services.status_changed(project)
         return ActionBatch.from_domain(batch)
 
     @strawberry.field(description="How many new actions a read would go through (get-read-stats).")
@@ -327,6 +329,7 @@ class ActionMutation:
             max_batch=info.context.services.settings.max_write_batch,
             announce=info.context.services.after_write,
         )
+        await info.context.services.status_changed(project)
         return WriteResult(
             accepted=outcome.accepted,
             duplicates=outcome.duplicates,

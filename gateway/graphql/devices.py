@@ -263,6 +263,7 @@ class DeviceMutation:
             info.context.db, info.context.principal, project, device_id, user=user,
             name=name, device_type=type, version=version, pending_up=pending_up,
         )  # fmt: skip
+        await info.context.services.status_changed(project)
         return Device.from_domain(device)
 
     @strawberry.mutation(
@@ -281,6 +282,7 @@ class DeviceMutation:
             info.context.db, info.context.principal, project, device_id,
             {p.table: p.cursor for p in progress}, user,
         )  # fmt: skip
+        await info.context.services.status_changed(project)
         return True
 
     @strawberry.mutation(description="Record a sync with another service (CSPro's Dropbox).")
@@ -300,4 +302,5 @@ class DeviceMutation:
             direction=direction, device_name=device_name, universe=universe,
             partial=partial, user=user,
         )  # fmt: skip
+        await info.context.services.status_changed(project)
         return SyncEvent.from_domain(event)

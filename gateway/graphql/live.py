@@ -8,6 +8,8 @@ import strawberry
 
 from gateway.graphql.actions import ActionBatch, ActionFilter, ProgressInput, read_request
 from gateway.graphql.context import Info
+from gateway.graphql.devices import Device
+from gateway.live.status import device_status_changes
 from gateway.live.stream import stream_actions
 
 
@@ -42,3 +44,17 @@ class LiveSubscription:
                 history_seconds=settings.live_history_seconds,
             ):
                 yield ActionBatch.from_domain(batch)
+                if device_id is not None:  # the device received something: its status moved
+                    await context.services.status_changed(project)
+
+    @strawberry.subscription(
+        description="Device health for dashboards: first every device you may see, then each "
+        "device whose status changes (computed once per change for all watchers)."
+    )
+    async def device_status_changed(self, info: Info, project: str) -> AsyncGenerator[Device, None]:
+        context = info.context
+        with context.subscription_slot():
+            async for device in device_status_changes(
+                context.services.status_feeds, context.db, context.principal, project
+            ):
+                yield Device.from_domain(device)

@@ -31,6 +31,8 @@ class Announcer(Protocol):
 
     async def announce(self, project_id: int, user: str, table_ids: Collection[int]) -> None: ...
 
+    async def announce_status(self, project: str) -> None: ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -43,6 +45,9 @@ class LocalAnnouncer:
     async def announce(self, project_id: int, user: str, table_ids: Collection[int]) -> None:
         self.hub.wake(project_id, user, table_ids)
 
+    async def announce_status(self, project: str) -> None:
+        self.hub.wake_status(project)
+
     async def start(self) -> None:
         return None
 
@@ -53,6 +58,9 @@ class LocalAnnouncer:
 def encode(project_id: int, user: str, table_ids: Collection[int]) -> str:
     # The user id goes last: it is the only part that may contain the separator.
     return f"{project_id}:{','.join(map(str, sorted(table_ids)))}:{user}"
+
+
+_STATUS = "status:"  # a status payload: the project code follows
 
 
 def decode(payload: str) -> tuple[int, str, list[int]]:
@@ -78,10 +86,16 @@ class PostgresAnnouncer:
         self.listening = asyncio.Event()
 
     async def announce(self, project_id: int, user: str, table_ids: Collection[int]) -> None:
+        await self._notify(encode(project_id, user, table_ids))
+
+    async def announce_status(self, project: str) -> None:
+        await self._notify(_STATUS + project)
+
+    async def _notify(self, payload: str) -> None:
         async with self._db.engine.connect() as conn:
             await conn.execute(
                 text("SELECT pg_notify(:channel, :payload)"),
-                {"channel": CHANNEL, "payload": encode(project_id, user, table_ids)},
+                {"channel": CHANNEL, "payload": payload},
             )
             await conn.commit()
 
@@ -105,6 +119,9 @@ class PostgresAnnouncer:
             await asyncio.wait_for(conn.execute("SELECT 1"), self._health_check_seconds)
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload.startswith(_STATUS):
+            self.hub.wake_status(payload.removeprefix(_STATUS))
+            return
         try:
             project_id, user, table_ids = decode(payload)
         except ValueError:

@@ -27,6 +27,25 @@ class Waiter:
 class Hub:
     def __init__(self) -> None:
         self._waiters: dict[tuple[int, str], set[Waiter]] = {}
+        self._status: dict[str, set[Waiter]] = {}  # per project code: dashboards
+
+    @contextmanager
+    def listen_status(self, project: str) -> Iterator[Waiter]:
+        """Woken when anything that changes a project's sync status happens."""
+        waiter = Waiter(None)
+        self._status.setdefault(project, set()).add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._status.get(project)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._status[project]
+
+    def wake_status(self, project: str) -> None:
+        for waiter in self._status.get(project, ()):
+            waiter.event.set()
 
     @contextmanager
     def listen(
@@ -53,7 +72,7 @@ class Hub:
 
     def wake_all(self) -> None:
         """After a wake-up may have been lost (the LISTEN connection dropped)."""
-        for waiters in self._waiters.values():
+        for waiters in (*self._waiters.values(), *self._status.values()):
             for waiter in waiters:
                 waiter.event.set()
 

@@ -47,7 +47,7 @@ async def stream_actions(
     next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
     with hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter:
         while True:
-            _check_token(principal)
+            check_token(principal)
             waiter.event.clear()
             record = time.monotonic() >= next_history
             batch = await read_actions(
@@ -66,18 +66,20 @@ async def stream_actions(
                 continue
             # A lost wake-up costs at most ``poll_seconds`` of delay, never an action.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.event.wait(), _wait_seconds(principal, poll_seconds))
+                await asyncio.wait_for(waiter.event.wait(), wait_seconds(principal, poll_seconds))
 
 
-def _check_token(principal: Principal) -> None:
+def check_token(principal: Principal) -> None:
     if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
         raise Unauthenticated("token expired: subscribe again with a new token")
 
 
-def _wait_seconds(principal: Principal, poll_seconds: float) -> float:
-    # Jitter, so that subscriptions opened together do not all re-read at the same moment.
-    poll_seconds *= random.uniform(0.8, 1.2)
+def wait_seconds(principal: Principal, poll_seconds: float, *, jitter: bool = True) -> float | None:
+    """How long to wait for a wake-up: the poll interval (with jitter, so that subscriptions
+    opened together do not all re-read at once), and never past the token's expiry."""
+    if jitter:
+        poll_seconds *= random.uniform(0.8, 1.2)
     if principal.expires_at is None:
-        return poll_seconds
+        return None if poll_seconds == float("inf") else poll_seconds
     left = (principal.expires_at - datetime.now(UTC)).total_seconds()
     return max(0.0, min(poll_seconds, left))

@@ -498,6 +498,12 @@ async def sync_services(db: Database, principal: Principal, project: str) -> lis
     ]
 
 
+async def viewers(db: Database, principal: Principal, project: str) -> set[str] | None:
+    """Whose devices ``principal`` may see in the project (None: all); the project must exist."""
+    async with db.session() as session:
+        return (await _scope(session, principal, project))[1]
+
+
 async def _scope(
     session: AsyncSession, principal: Principal, project: str
 ) -> tuple[int, set[str] | None]:
