@@ -12,7 +12,7 @@ import base64
 import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -487,11 +487,9 @@ async def sync_services(db: Database, principal: Principal, project: str) -> lis
     return [
         SyncService(
             device_id=device_id,
-            device_names=[display_name(devices[device_id])]
-            if not devices[device_id].names
-            else list(devices[device_id].names),
-            first_sync_time=_utc(first),
-            last_sync_time=_utc(last),
+            device_names=list(devices[device_id].names) or [device_id],
+            first_sync_time=first,
+            last_sync_time=last,
         )
         for device_id, first, last in spans
         if device_id in devices
@@ -562,10 +560,6 @@ def _decode(cursor: str, expected: str = "e") -> int:
         return int(value)
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise BadUserInput(f"invalid cursor {cursor!r}", field="after") from exc
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _device(project: str, d: Device, **health: Any) -> DeviceInfo:
