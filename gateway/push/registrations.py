@@ -8,14 +8,13 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from gateway.auth.access import authorize_user_data, target_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.dialect import insert
 from gateway.db.models import PushRegistration
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput
-from gateway.sync.projects import load_catalog
+from gateway.sync.projects import open_user_data
 from gateway.sync.selection import check_known
 
 MAX_TOKEN_LENGTH = 4096
@@ -57,14 +56,12 @@ async def register_push(
         raise BadUserInput("deviceId must be 1 to 255 characters", field="deviceId")
     now = utcnow()
     async with db.transaction() as session:
-        found, catalog = await load_catalog(session, project)
-        assert found.id is not None
-        owner = target_user(principal, user)
-        await authorize_user_data(session, principal, found.id, owner)
+        data = await open_user_data(session, principal, project, user)
+        found_id, owner, catalog = data.project_id, data.user, data.tables
         check_known(catalog, include_tables or (), "includeTables")
         check_known(catalog, exclude_tables or (), "excludeTables")
         values = {
-            "project_id": found.id,
+            "project_id": found_id,
             "user_id": owner,
             "device_id": device_id,
             "token": token,
@@ -87,7 +84,7 @@ async def register_push(
                 },
             )
         )
-        row = await session.get(PushRegistration, (found.id, owner, device_id))
+        row = await session.get(PushRegistration, (found_id, owner, device_id))
         assert row is not None
         await session.refresh(row)
         return _registration(project, row)
@@ -98,13 +95,11 @@ async def unregister_push(
 ) -> bool:
     """Remove a device's registration; ``False`` when there was none."""
     async with db.transaction() as session:
-        found, _ = await load_catalog(session, project)
-        assert found.id is not None
-        owner = target_user(principal, user)
-        await authorize_user_data(session, principal, found.id, owner)
+        data = await open_user_data(session, principal, project, user)
+        found_id, owner = data.project_id, data.user
         result = await session.execute(
             delete(PushRegistration).where(
-                PushRegistration.project_id == found.id,
+                PushRegistration.project_id == found_id,
                 PushRegistration.user_id == owner,
                 PushRegistration.device_id == device_id,
             )

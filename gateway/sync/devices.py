@@ -20,7 +20,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import authorize_user_data, target_user, visible_users
+from gateway.auth.access import visible_users
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Device, ProjectTable, Record, SyncEvent
@@ -34,7 +34,7 @@ from gateway.sync.pending import (
     mark_delivered,
     pending_query,
 )
-from gateway.sync.projects import require_project
+from gateway.sync.projects import open_user_data, require_project
 
 MAX_TEXT = 255
 MAX_PAGE = 500
@@ -241,12 +241,10 @@ async def report_device(
 ) -> DeviceInfo:
     """A device's heartbeat: its name, type, version and how many changes wait to be sent."""
     async with db.transaction() as session:
-        found = await require_project(session, project)
-        assert found.id is not None
-        owner = target_user(principal, user)
-        await authorize_user_data(session, principal, found.id, owner)
+        data = await open_user_data(session, principal, project, user)
+        found_id, owner = data.project_id, data.user
         device = await touch_device(
-            session, found.id, device_id, owner,
+            session, found_id, device_id, owner,
             name=name, device_type=device_type, version=version, pending_up=pending_up,
         )  # fmt: skip
         await session.flush()
@@ -267,11 +265,9 @@ async def record_sync_event(
 ) -> SyncEventInfo:
     """A sync with another service, reported by the device (CSPro's Dropbox example)."""
     async with db.transaction() as session:
-        found = await require_project(session, project)
-        assert found.id is not None
-        owner = target_user(principal, user)
-        await authorize_user_data(session, principal, found.id, owner)
-        device = await touch_device(session, found.id, device_id, owner, name=device_name)
+        data = await open_user_data(session, principal, project, user)
+        found_id, owner = data.project_id, data.user
+        device = await touch_device(session, found_id, device_id, owner, name=device_name)
         await record_event(
             session, device, username=principal.user_id, user=owner, direction=direction,
             universe=universe, partial=partial, device_name=device_name,
@@ -279,7 +275,7 @@ async def record_sync_event(
         await session.flush()
         event = await session.scalar(
             select(SyncEvent)
-            .where(SyncEvent.project_id == found.id, SyncEvent.device_id == device_id)
+            .where(SyncEvent.project_id == found_id, SyncEvent.device_id == device_id)
             .order_by(SyncEvent.id.desc())  # type: ignore[union-attr]
             .limit(1)
         )

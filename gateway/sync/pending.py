@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import authorize_user_data, target_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.dialect import insert
@@ -23,7 +22,7 @@ from gateway.db.models import DeliveredProgress, Device, ProjectTable, Record
 from gateway.db.types import utcnow
 from gateway.errors import NotFound
 from gateway.sync.cursor import Cursor, Position
-from gateway.sync.projects import load_catalog
+from gateway.sync.projects import open_user_data
 from gateway.sync.selection import check_known
 
 
@@ -119,15 +118,13 @@ async def acknowledge_progress(
 ) -> None:
     """The device states what it has applied: its delivered progress becomes that."""
     async with db.transaction() as session:
-        found, catalog = await load_catalog(session, project)
-        assert found.id is not None
-        owner = target_user(principal, user)
-        await authorize_user_data(session, principal, found.id, owner)
+        data = await open_user_data(session, principal, project, user)
+        found_id, owner, catalog = data.project_id, data.user, data.tables
         check_known(catalog, progress, "progress")
-        device = await session.get(Device, (found.id, device_id))
+        device = await session.get(Device, (found_id, device_id))
         if device is None or device.owner_id != owner:
             raise NotFound(f"device {device_id!r} is not known for {owner!r}", field="deviceId")
         positions = {
             catalog[table].id: Cursor.decode(token).position for table, token in progress.items()
         }
-        await mark_delivered(session, found.id, device_id, owner, positions, forward_only=False)
+        await mark_delivered(session, found_id, device_id, owner, positions, forward_only=False)

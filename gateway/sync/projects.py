@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.auth.access import authorize_user_data, target_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Project, ProjectTable
@@ -141,6 +142,27 @@ def _declared(row: ProjectTable) -> DeclaredTable:
         key_field=row.key_field,
     )
     return DeclaredTable(spec=spec, created_at=row.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class UserData:
+    """A project's tables and the user whose data the caller acts on, access checked."""
+
+    project_id: int
+    tables: dict[str, CatalogTable]
+    user: str
+
+
+async def open_user_data(
+    session: AsyncSession, principal: Principal, project: str, user: str | None
+) -> UserData:
+    """The prologue of every operation on a user's data: the project and its tables, the
+    target user (omitted: the caller), and SenSeeAct's access rule."""
+    found, tables = await load_catalog(session, project)
+    assert found.id is not None
+    owner = target_user(principal, user)
+    await authorize_user_data(session, principal, found.id, owner)
+    return UserData(found.id, tables, owner)
 
 
 async def load_catalog(session: AsyncSession, code: str) -> tuple[Project, dict[str, CatalogTable]]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import authorize_user_data, target_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Action
@@ -29,7 +28,7 @@ from gateway.sync.devices import record_get as record_get_event
 from gateway.sync.devices import universe
 from gateway.sync.horizon import horizon
 from gateway.sync.merge import LogEntry, merge
-from gateway.sync.projects import load_catalog
+from gateway.sync.projects import open_user_data
 from gateway.sync.selection import CatalogTable, check_known, select_tables
 
 LOCAL, REMOTE = "local", "remote"
@@ -137,10 +136,8 @@ def _at(position: Position) -> ColumnElement[tuple[int, int]]:
 
 
 async def _open_scope(session: AsyncSession, principal: Principal, request: ReadRequest) -> _Scope:
-    project, catalog = await load_catalog(session, request.project)
-    user = target_user(principal, request.user)
-    assert project.id is not None
-    await authorize_user_data(session, principal, project.id, user)
+    data = await open_user_data(session, principal, request.project, request.user)
+    project_id, user, catalog = data.project_id, data.user, data.tables
     check_known(catalog, request.progress, "progress")
     ranges: dict[str, TimeRange] = {}
     for span in request.filter.time_ranges:
@@ -150,7 +147,7 @@ async def _open_scope(session: AsyncSession, principal: Principal, request: Read
         ranges[span.table] = span
     tables = select_tables(catalog, request.filter.include_tables, request.filter.exclude_tables)
     return _Scope(
-        project_id=project.id,
+        project_id=project_id,
         user=user,
         catalog=catalog,
         tables=tables,

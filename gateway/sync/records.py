@@ -10,12 +10,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.auth.access import authorize_user_data, target_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Record
 from gateway.errors import BadUserInput
-from gateway.sync.projects import load_catalog
+from gateway.sync.projects import open_user_data
 from gateway.sync.selection import check_known
 
 MAX_PAGE = 500
@@ -73,15 +72,13 @@ async def list_records(
         raise BadUserInput(f"first must be between 1 and {MAX_PAGE}", field="first")
     after_id = decode_key(after) if after else 0
     async with db.session() as session:
-        found, catalog = await load_catalog(session, project)
-        assert found.id is not None
+        data = await open_user_data(session, principal, project, user)
+        found_id, target, catalog = data.project_id, data.user, data.tables
         check_known(catalog, [table], "table")
-        target = target_user(principal, user)
-        await authorize_user_data(session, principal, found.id, target)
         query = (
             select(Record)
             .where(
-                Record.project_id == found.id,
+                Record.project_id == found_id,
                 Record.user_id == target,
                 Record.table_id == catalog[table].id,
                 Record.id > after_id,  # type: ignore[operator]

@@ -17,7 +17,6 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import authorize_user_data, target_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.dialect import in_values, insert
@@ -33,7 +32,7 @@ from gateway.errors import (
 )
 from gateway.sync.actions import ActionType, IncomingAction, InvalidAction
 from gateway.sync.devices import Direction, record_event, touch_device, universe
-from gateway.sync.projects import load_catalog
+from gateway.sync.projects import open_user_data
 from gateway.sync.selection import CatalogTable, select_tables
 from gateway.sync.validation import (
     ActionProblem,
@@ -158,15 +157,13 @@ async def write_in_transaction(
 ) -> WriteOutcome:
     """The write inside a transaction the caller commits (``write_actions`` is the usual way
     in; this lets other work join the same transaction)."""
-    project, catalog = await load_catalog(session, request.project)
-    assert project.id is not None
-    user = target_user(principal, request.user)
-    await authorize_user_data(session, principal, project.id, user)
+    data = await open_user_data(session, principal, request.project, request.user)
+    project_id, user, catalog = data.project_id, data.user, data.tables
     allowed = select_tables(catalog, request.include_tables, request.exclude_tables)
 
     checked = _check_each(request.actions, catalog, allowed, user)
-    new, duplicates = await _split_duplicates(session, project.id, user, checked)
-    records = await _lock_records(session, project.id, user, (c.record for c in new))
+    new, duplicates = await _split_duplicates(session, project_id, user, checked)
+    records = await _lock_records(session, project_id, user, (c.record for c in new))
     final = _apply_in_order(new, records)
 
     if new:
@@ -175,18 +172,18 @@ async def write_in_transaction(
             (
                 await session.execute(
                     insert(session, Action).returning(Action.id, sort_by_parameter_order=True),
-                    [_action_row(project.id, user, request.device_id, c, now) for c in new],
+                    [_action_row(project_id, user, request.device_id, c, now) for c in new],
                 )
             )
             .scalars()
             .all()
         )
         last_id = {c.record: action_id for c, action_id in zip(new, ids, strict=True)}
-        await _upsert_records(session, project.id, user, request.device_id, final, last_id, now)
-        await _advance_write_progress(session, project.id, user, request.device_id, new)
+        await _upsert_records(session, project_id, user, request.device_id, final, last_id, now)
+        await _advance_write_progress(session, project_id, user, request.device_id, new)
 
     if request.device_id is not None:
-        device = await touch_device(session, project.id, request.device_id, user)
+        device = await touch_device(session, project_id, request.device_id, user)
         await record_event(
             session, device, username=principal.user_id, user=user, direction=Direction.PUT,
             universe=universe(request.include_tables, request.exclude_tables),
@@ -196,8 +193,8 @@ async def write_in_transaction(
     return WriteOutcome(
         accepted=[c.index for c in new],
         duplicates=duplicates,
-        progress=await _marks(session, project.id, user, request.device_id, tables),
-        project_id=project.id,
+        progress=await _marks(session, project_id, user, request.device_id, tables),
+        project_id=project_id,
         user=user,
         table_ids=frozenset(c.table.id for c in new),
     )
@@ -494,12 +491,10 @@ async def write_progress(
     """The seed's get-progress: per selected table, the latest (time, order) written for the
     user (by that device, when one is given); null for tables never written."""
     async with db.session() as session:
-        found, catalog = await load_catalog(session, project)
-        assert found.id is not None
-        target = target_user(principal, user)
-        await authorize_user_data(session, principal, found.id, target)
+        data = await open_user_data(session, principal, project, user)
+        found_id, target, catalog = data.project_id, data.user, data.tables
         tables = list(select_tables(catalog, include_tables, exclude_tables).values())
-        return await _marks(session, found.id, target, device_id, tables)
+        return await _marks(session, found_id, target, device_id, tables)
 
 
 def _by_table(keys: Iterable[tuple[int, str]]) -> dict[int, list[str]]:
