@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def add_postgres_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("GATEWAY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help="a database to CREATE/DROP the benchmark database from "
+        f"(default: $GATEWAY_BENCH_POSTGRES_URL or {DEFAULT_POSTGRES_URL})",
+    )
 
 
 def check(condition: bool, message: str) -> None:

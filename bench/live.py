@@ -43,7 +43,13 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 import websockets
-from common import check, create_database, drop_database, with_database
+from common import (
+    add_postgres_option,
+    check,
+    create_database,
+    drop_database,
+    with_database,
+)
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -51,7 +57,6 @@ from gateway.auth.principal import Role
 from gateway.auth.tokens import TokenService
 from gateway.settings import Settings
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_SUBSCRIBERS = (100, 1_000)
 T = TypeVar("T")
 PROJECT = "bench"
@@ -590,12 +595,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--batches", type=int, default=200, help="timed batches per row (default 200)"
     )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("GATEWAY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="a database to CREATE/DROP the benchmark database from "
-        f"(default: $GATEWAY_BENCH_POSTGRES_URL or {DEFAULT_POSTGRES_URL})",
-    )
+    add_postgres_option(parser)
     args = parser.parse_args()
     if args.batches < 1:
         parser.error("--batches must be at least 1")

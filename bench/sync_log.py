@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import secrets
 import socket
@@ -39,14 +38,19 @@ import asyncpg
 import httpx
 import orjson
 import uvicorn
-from common import check, create_database, drop_database, with_database
+from common import (
+    add_postgres_option,
+    check,
+    create_database,
+    drop_database,
+    with_database,
+)
 
 from gateway.app import create_app
 from gateway.auth.principal import Role
 from gateway.auth.tokens import TokenService
 from gateway.settings import Settings
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 BATCH = 1_000
 PROJECT = "bench"
 TABLE = "steps"
@@ -321,12 +325,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--actions", type=int, default=20_000, help="actions to write and read (default 20000)"
     )
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get("GATEWAY_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
-        help="a database to CREATE/DROP the benchmark database from "
-        f"(default: $GATEWAY_BENCH_POSTGRES_URL or {DEFAULT_POSTGRES_URL})",
-    )
+    add_postgres_option(parser)
     args = parser.parse_args()
     if args.actions < 1:
         parser.error("--actions must be at least 1")
