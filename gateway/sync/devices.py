@@ -32,6 +32,7 @@ from gateway.sync.pending import (
     count_pending,
     dashed,
     mark_delivered,
+    pending_counts,
     pending_query,
 )
 from gateway.sync.projects import open_user_data, require_project
@@ -308,9 +309,10 @@ async def list_devices(
                 )
             ).all()
         )
+        pending = await pending_counts(session, found)
         infos = []
         for device in devices:
-            pending_down = await count_pending(session, found, device)
+            pending_down = pending.get(device.device_id, 0)
             last_sync = last_syncs.get(device.device_id)
             health = status_of(
                 last_seen=device.last_seen, last_sync=last_sync, pending_up=device.pending_up,

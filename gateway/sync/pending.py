@@ -103,6 +103,38 @@ def pending_query(project_id: int, device: Device) -> Select[tuple[Record, str]]
     )
 
 
+async def pending_counts(session: AsyncSession, project_id: int) -> dict[str, int]:
+    """Records pending towards each device of the project, in one query (the status feed runs
+    this on every change, however many devices there are)."""
+    delivered = and_(
+        DeliveredProgress.project_id == Device.project_id,
+        DeliveredProgress.device_id == Device.device_id,
+        DeliveredProgress.table_id == Record.table_id,
+    )
+    rows = await session.execute(
+        select(Device.device_id, func.count(Record.id))
+        .join(
+            Record,
+            and_(
+                Record.project_id == Device.project_id,
+                Record.user_id == Device.owner_id,
+                or_(Record.device_id.is_(None), Record.device_id != Device.device_id),  # type: ignore[union-attr]
+            ),
+        )
+        .outerjoin(DeliveredProgress, delivered)
+        .where(
+            Device.project_id == project_id,
+            or_(
+                DeliveredProgress.table_id.is_(None),  # type: ignore[attr-defined]
+                tuple_(Record.xid, Record.position)
+                > tuple_(DeliveredProgress.xid, DeliveredProgress.position),
+            ),
+        )
+        .group_by(Device.device_id)
+    )
+    return {device_id: count for device_id, count in rows.all()}
+
+
 async def count_pending(session: AsyncSession, project_id: int, device: Device) -> int:
     query = pending_query(project_id, device).subquery()
     return await session.scalar(select(func.count()).select_from(query)) or 0
