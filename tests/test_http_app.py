@@ -113,3 +113,13 @@ async def test_request_errors_carry_bad_user_input(server: GatewayServer) -> Non
 async def test_introspection_needs_no_token(server: GatewayServer) -> None:
     data = await server.client().data("{ __schema { queryType { name } } }")
     assert data == {"__schema": {"queryType": {"name": "Query"}}}
+
+
+async def test_repeated_bad_requests_keep_their_codes(server: GatewayServer) -> None:
+    """Parsing and validation are cached per distinct operation; errors must not lose codes."""
+    client = server.client(server.token("alice", Role.PATIENT))
+    for query in ("{ me { nickname } }", "{ me { id "):
+        for _ in range(3):
+            assert error_code(await client.error(query)) == "BAD_USER_INPUT"
+    for _ in range(3):
+        assert (await client.data("{ me { id } }")) == {"me": {"id": "alice"}}

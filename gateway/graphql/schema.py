@@ -6,11 +6,13 @@ import logging
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.graphql.access import AccessMutation, AccessQuery
 from gateway.graphql.actions import ActionMutation, ActionQuery
+from gateway.graphql.caching import MAX_CACHED_OPERATIONS, ParseOnce
 from gateway.graphql.devices import DeviceMutation, DeviceQuery
 from gateway.graphql.errors import ErrorCodes, is_unexpected
 from gateway.graphql.live import LiveSubscription
@@ -53,7 +55,12 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[ErrorCodes],
+        # Both caches live at module level; the factories only hand them to each request.
+        extensions=[
+            ParseOnce,
+            lambda: ValidationCache(maxsize=MAX_CACHED_OPERATIONS),
+            ErrorCodes,
+        ],
         config=StrawberryConfig(scalar_map=SCALARS),
     )
 
