@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, SQLModel
 
 from gateway.db.types import JSONDocument, UTCDateTime, utcnow
@@ -60,6 +61,11 @@ class ProjectTable(SQLModel, table=True):
     name: str = Field(max_length=64)
     key_field: str | None = Field(default=None, max_length=64)
     fields: list[dict[str, Any]] = Field(sa_type=JSONDocument)
+    conflict_policy: str = Field(
+        default="LAST_WRITER_WINS",
+        max_length=32,
+        sa_column_kwargs={"server_default": "LAST_WRITER_WINS"},
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -137,6 +143,9 @@ class Action(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=32)
     author: str | None = Field(default=None, max_length=255)
     device_id: str | None = Field(default=None, max_length=255)
+    # A last-writer-wins loser: kept in the log (for review and idempotency), not applied to its
+    # record and skipped by readers.
+    superseded: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     stored_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -262,3 +271,30 @@ class DeliveredProgress(SQLModel, table=True):
     xid: int = Field(sa_type=BigInteger)
     position: int = Field(sa_type=BigInteger)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Conflict(SQLModel, table=True):
+    """Two devices changed the same record without seeing each other's change. ``winner`` and
+    ``loser`` hold each side's version: ``{deviceId, action, time, order, position, data}``."""
+
+    __tablename__ = "conflicts"
+    __table_args__ = (
+        Index(None, "project_id", "status", "id"),
+        Index(None, "project_id", "user_id", "id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(LogId, primary_key=True))
+    project_id: int = _project_fk()
+    table_id: int = _table_fk()
+    user_id: str = Field(max_length=255)
+    record_id: str = Field(max_length=32)
+    record_key: str = Field(max_length=255)
+    kind: str = Field(max_length=32)
+    policy: str = Field(max_length=32)
+    status: str = Field(default="OPEN", max_length=16)
+    winner: dict[str, Any] = Field(sa_type=JSONDocument)
+    loser: dict[str, Any] = Field(sa_type=JSONDocument)
+    detected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolution: str | None = Field(default=None, max_length=32)
+    resolved_by: str | None = Field(default=None, max_length=255)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
