@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     device_offline_seconds: float = Field(
         default=86400.0, gt=0, description="not seen for this long: OFFLINE"
     )
+    support_contact: str | None = Field(
+        default=None, description="who to ask about conflicts, shown in syncStatus"
+    )
+
+    # Sync runs (Census).
+    sync_run_timeout_seconds: float = Field(
+        default=3600.0, gt=0, description="a WORKING run not updated for this long is FAILED"
+    )
 
     # Push wake-ups for sleeping devices.
     push_mode: PushMode = PushMode.OFF
