@@ -34,6 +34,11 @@ class ActionInput:
     order: int
     source: str | None = None
     author: str | None = None
+    base_version: Long | None = strawberry.field(
+        default=None,
+        description="The record's `position` this change was based on. With it, any change "
+        "of the record since is a conflict; without it, changes the device has not received.",
+    )
 
     def to_domain(self) -> IncomingAction:
         return IncomingAction(
@@ -47,6 +52,7 @@ class ActionInput:
             sample_time=self.sample_time,
             source=self.source,
             author=self.author,
+            base_version=self.base_version,
         )
 
 
@@ -127,6 +133,9 @@ class DatabaseAction:
     )
     author: str | None
     device_id: str | None = strawberry.field(description="The device that wrote it.")
+    position: Long = strawberry.field(
+        description="Its place in the log: the record's version after it (`baseVersion`)."
+    )
 
     @strawberry.field(description="jsonData, parsed.")
     def data(self) -> JSON | None:
@@ -146,6 +155,7 @@ class DatabaseAction:
             source=a.source,
             author=a.author,
             device_id=a.device_id,
+            position=Long(a.position),
         )
 
 

@@ -8,10 +8,18 @@ import strawberry
 
 from gateway.graphql.context import Info
 from gateway.sync import projects as domain
+from gateway.sync.tables import ConflictPolicy as DomainConflictPolicy
 from gateway.sync.tables import FieldSpec, build_table_spec
 from gateway.sync.tables import FieldType as DomainFieldType
 
 FieldType = strawberry.enum(DomainFieldType, description="The type of a declared field.")
+ConflictPolicy = strawberry.enum(
+    DomainConflictPolicy,
+    name="ConflictPolicy",
+    description="LAST_WRITER_WINS: concurrent edits are applied in (time, order) order and the "
+    "conflict is recorded for review. REJECT: the batch is refused with CONFLICT and the "
+    "current record, so the device can rebase.",
+)
 
 
 @strawberry.type(description="A declared field of a table.")
@@ -30,6 +38,7 @@ class Table:
     fields: list[FieldDefinition]
     has_utc_time: bool = strawberry.field(description="The table declares `utcTime` (epoch ms).")
     has_local_time: bool = strawberry.field(description="The table declares `localTime`.")
+    conflict_policy: ConflictPolicy
     created_at: datetime
 
     @classmethod
@@ -43,6 +52,7 @@ class Table:
             ],
             has_utc_time=spec.has_utc_time,
             has_local_time=spec.has_local_time,
+            conflict_policy=spec.conflict_policy,
             created_at=table.created_at,
         )
 
@@ -103,11 +113,25 @@ class ProjectMutation:
         name: str,
         fields: list[FieldInput],
         key_field: str | None = None,
+        conflict_policy: ConflictPolicy = ConflictPolicy.LAST_WRITER_WINS,
     ) -> Table:
         spec = build_table_spec(
             name,
             (FieldSpec(name=f.name, type=f.type, required=f.required) for f in fields),
             key_field,
+            conflict_policy,
         )
         table = await domain.define_table(info.context.db, info.context.principal, project, spec)
         return Table.from_domain(table)
+
+    @strawberry.mutation(
+        description="Change how a table treats concurrent edits (admins only); applies to "
+        "batches written from now on."
+    )
+    async def set_conflict_policy(
+        self, info: Info, project: str, table: str, policy: ConflictPolicy
+    ) -> Table:
+        changed = await domain.set_conflict_policy(
+            info.context.db, info.context.principal, project, table, policy
+        )
+        return Table.from_domain(changed)

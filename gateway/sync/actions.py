@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -27,6 +28,9 @@ class IncomingAction:
     sample_time: int | None = None
     source: str | None = None
     author: str | None = None
+    # The record version (its ``position``) the device based this change on: with it, any
+    # other change since is a conflict, whatever the device has read.
+    base_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,7 @@ class DeliveredAction:
     source: str
     author: str | None
     device_id: str | None
+    position: int  # of the (last) action in the log: the record's version after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,8 @@ class InvalidAction:
     index: int
     code: str
     reason: str
+    detail: Mapping[str, Any] | None = None  # e.g. the current record of a refused conflict
 
     def to_json(self) -> dict[str, Any]:
-        return {"index": self.index, "code": self.code, "reason": self.reason}
+        found = {"index": self.index, "code": self.code, "reason": self.reason}
+        return found | dict(self.detail or {})

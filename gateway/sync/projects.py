@@ -18,7 +18,7 @@ from gateway.db import Database
 from gateway.db.models import Project, ProjectTable
 from gateway.errors import BadUserInput, Forbidden, NotFound
 from gateway.sync.selection import CatalogTable
-from gateway.sync.tables import FieldSpec, TableSpec
+from gateway.sync.tables import ConflictPolicy, FieldSpec, TableSpec
 
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_NAME_LENGTH = 200
@@ -95,11 +95,30 @@ async def define_table(
                 name=spec.name,
                 key_field=spec.key_field,
                 fields=[field.to_json() for field in spec.fields],
+                conflict_policy=spec.conflict_policy.value,
             )
             session.add(row)
     except IntegrityError as exc:
         raise BadUserInput(f"table {spec.name!r} already exists", field="name") from exc
     return DeclaredTable(spec=spec, created_at=row.created_at)
+
+
+async def set_conflict_policy(
+    db: Database, principal: Principal, project_code: str, table: str, policy: ConflictPolicy
+) -> DeclaredTable:
+    """Change how a table treats concurrent edits; it applies to batches written from now on."""
+    require_admin(principal, "change conflict policies")
+    async with db.transaction() as session:
+        project = await require_project(session, project_code)
+        row = await session.scalar(
+            select(ProjectTable).where(
+                ProjectTable.project_id == project.id, ProjectTable.name == table
+            )
+        )
+        if row is None:
+            raise NotFound(f"table {table!r} does not exist in {project_code!r}", field="table")
+        row.conflict_policy = policy.value
+    return _declared(row)
 
 
 async def list_projects(db: Database, codes: Sequence[str] | None = None) -> list[ProjectInfo]:
@@ -140,6 +159,7 @@ def _declared(row: ProjectTable) -> DeclaredTable:
         name=row.name,
         fields=tuple(FieldSpec.from_json(f) for f in row.fields),
         key_field=row.key_field,
+        conflict_policy=ConflictPolicy(row.conflict_policy),
     )
     return DeclaredTable(spec=spec, created_at=row.created_at)
 

@@ -111,6 +111,7 @@ class _Scope:
             Action.user_id == self.user,
             or_(*per_table),
             position <= _at(upper),
+            Action.superseded.is_(False),  # last-writer-wins losers never reach readers
         ]
         lowest = min(self.cursors.get(name, START_CURSOR).position for name in self.tables)
         if lowest > START:  # lets the (project, user, xid, id) index start the scan there
@@ -261,6 +262,7 @@ def _deliver(entry: LogEntry, scope: _Scope) -> DeliveredAction:
         source=REMOTE if own else LOCAL,
         author=entry.author,
         device_id=entry.device_id,
+        position=entry.position.id,
     )
 
 

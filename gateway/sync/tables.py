@@ -18,6 +18,13 @@ RESERVED_FIELDS = frozenset({"id", "user"})
 MAX_FIELDS = 200
 
 
+class ConflictPolicy(StrEnum):
+    """What happens when a device changes a record another device changed unseen."""
+
+    LAST_WRITER_WINS = "LAST_WRITER_WINS"  # applied in (time, order) order; conflict recorded
+    REJECT = "REJECT"  # the batch is refused with CONFLICT; the device rebases
+
+
 class FieldType(StrEnum):
     STRING = "STRING"
     INT = "INT"
@@ -54,6 +61,7 @@ class TableSpec:
     name: str
     fields: tuple[FieldSpec, ...]
     key_field: str | None = None
+    conflict_policy: ConflictPolicy = ConflictPolicy.LAST_WRITER_WINS
 
     @property
     def has_utc_time(self) -> bool:
@@ -74,7 +82,12 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
-def build_table_spec(name: str, fields: Iterable[FieldSpec], key_field: str | None) -> TableSpec:
+def build_table_spec(
+    name: str,
+    fields: Iterable[FieldSpec],
+    key_field: str | None,
+    conflict_policy: ConflictPolicy = ConflictPolicy.LAST_WRITER_WINS,
+) -> TableSpec:
     """Validate a table definition; every problem is ``BadUserInput``."""
     check_name("table", name)
     specs = tuple(fields)
@@ -99,4 +112,4 @@ def build_table_spec(name: str, fields: Iterable[FieldSpec], key_field: str | No
             raise BadUserInput(f"field {spec.name!r} must be of type {names}", field="fields")
     if key_field is not None and key_field not in seen:
         raise BadUserInput(f"keyField {key_field!r} is not a declared field", field="keyField")
-    return TableSpec(name=name, fields=specs, key_field=key_field)
+    return TableSpec(name=name, fields=specs, key_field=key_field, conflict_policy=conflict_policy)

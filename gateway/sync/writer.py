@@ -21,6 +21,7 @@ from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.dialect import in_values, insert
 from gateway.db.models import Action, Record, WriteProgress
+from gateway.db.models import Conflict as ConflictRow
 from gateway.db.types import utcnow
 from gateway.errors import (
     BadUserInput,
@@ -31,9 +32,20 @@ from gateway.errors import (
     ValidationFailed,
 )
 from gateway.sync.actions import ActionType, IncomingAction, InvalidAction
+from gateway.sync.conflicts import (
+    ConflictKind,
+    Detected,
+    Version,
+    changed_unseen,
+    current_record,
+    delivered_positions,
+    versions_at,
+)
+from gateway.sync.cursor import Position
 from gateway.sync.devices import Direction, record_event, touch_device, universe
 from gateway.sync.projects import open_user_data
 from gateway.sync.selection import CatalogTable, select_tables
+from gateway.sync.tables import ConflictPolicy
 from gateway.sync.validation import (
     ActionProblem,
     check_order,
@@ -164,23 +176,39 @@ async def write_in_transaction(
     checked = _check_each(request.actions, catalog, allowed, user)
     new, duplicates = await _split_duplicates(session, project_id, user, checked)
     records = await _lock_records(session, project_id, user, (c.record for c in new))
-    final = _apply_in_order(new, records)
+    seen = await delivered_positions(
+        session, project_id, request.device_id, {c.table.id for c in new}
+    )
+    writer = _Writer(request.device_id, seen)
+    versions = await versions_at(session, writer.contested(new, records))
+    played = writer.play(new, records, versions)
 
     if new:
         now = utcnow()
+        rows = [
+            _action_row(project_id, user, request.device_id, c, now, c.index in played.superseded)
+            for c in new
+        ]
         ids = (
             (
                 await session.execute(
                     insert(session, Action).returning(Action.id, sort_by_parameter_order=True),
-                    [_action_row(project_id, user, request.device_id, c, now) for c in new],
+                    rows,
                 )
             )
             .scalars()
             .all()
         )
-        last_id = {c.record: action_id for c, action_id in zip(new, ids, strict=True)}
-        await _upsert_records(session, project_id, user, request.device_id, final, last_id, now)
+        position = {c.index: action_id for c, action_id in zip(new, ids, strict=True)}
+        await _upsert_records(
+            session, project_id, user, request.device_id, played.final, position, now
+        )
         await _advance_write_progress(session, project_id, user, request.device_id, new)
+        if played.conflicts:
+            await session.execute(
+                insert(session, ConflictRow),
+                [d.row(project_id, user, position[c.index]) for c, d in played.conflicts],
+            )
 
     if request.device_id is not None:
         device = await touch_device(session, project_id, request.device_id, user)
@@ -245,9 +273,14 @@ def _refuse(problems: list[InvalidAction]) -> None:
     )
     listed = "; ".join(f"#{p.index}: {p.reason}" for p in problems[:5])
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    # A refused conflict carries the record to rebase on; the first one also at the top.
+    current = [
+        p.detail["currentRecord"] for p in problems if p.detail and "currentRecord" in p.detail
+    ]
     raise error(
         f"{len(problems)} invalid action(s), nothing was written: {listed}{more}",
         invalidActions=[p.to_json() for p in problems],
+        **({"currentRecord": current[0]} if current else {}),
     )
 
 
@@ -319,37 +352,126 @@ async def _lock_records(
     return found
 
 
-def _apply_in_order(
-    new: list[_Checked], records: dict[tuple[int, str], Record]
-) -> dict[tuple[int, str], tuple[_Checked, dict[str, Any] | None, bool]]:
-    """Play the new actions over the current records; refuse the batch if any does not fit.
-    Returns each touched record's final (last action, data, deleted)."""
-    state = {key: (not r.deleted, r.data) for key, r in records.items()}
-    final: dict[tuple[int, str], tuple[_Checked, dict[str, Any] | None, bool]] = {}
-    problems: list[InvalidAction] = []
-    for c in new:
-        live, data = state.get(c.record, (False, None))
-        if c.action is ActionType.INSERT and live:
-            problems.append(InvalidAction(c.index, ValidationFailed.code, "record already exists"))
-            continue
-        if c.action is not ActionType.INSERT and not live:
-            problems.append(InvalidAction(c.index, ValidationFailed.code, "record does not exist"))
-            continue
-        if c.action is ActionType.INSERT:
-            data = c.data
-        elif c.action is ActionType.UPDATE:
-            data = (data or {}) | (c.data or {})
-        live = c.action is not ActionType.DELETE
-        # A DELETE keeps the record's last sample time, so time-range readers receive it.
-        c.sample_time = sample_time(c.table.spec, data)
-        state[c.record] = (live, data)
-        final[c.record] = (c, data, not live)
-    _refuse(problems)
-    return final
+_Final = dict[tuple[int, str], tuple[_Checked, dict[str, Any] | None, bool]]
+
+
+@dataclass(slots=True)
+class _Played:
+    final: _Final  # each touched record's final (last applied action, data, deleted)
+    superseded: set[int]  # indexes of last-writer-wins losers
+    conflicts: list[tuple[_Checked, Detected]]
+
+
+@dataclass(slots=True)
+class _State:
+    live: bool
+    data: dict[str, Any] | None
+    stored: Record | None  # the record as stored, until this batch changes it
+
+
+class _Writer:
+    """Plays a batch over the current records as one writer (a device, or none) sees them."""
+
+    def __init__(self, device_id: str | None, seen: dict[int, Position]) -> None:
+        self.device_id = device_id
+        self.seen = seen
+
+    def _unseen(self, c: _Checked, stored: Record | None) -> bool:
+        return (
+            stored is not None
+            and c.action is not ActionType.INSERT
+            and changed_unseen(
+                stored, self.device_id, self.seen.get(c.table.id), c.source.base_version
+            )
+        )
+
+    def contested(self, new: list[_Checked], records: dict[tuple[int, str], Record]) -> set[int]:
+        """Log positions of the changes the batch may conflict with."""
+        return {
+            stored.position
+            for c in new
+            if self._unseen(c, stored := records.get(c.record)) and stored is not None
+        }
+
+    def play(
+        self,
+        new: list[_Checked],
+        records: dict[tuple[int, str], Record],
+        versions: dict[int, Version],
+    ) -> _Played:
+        """Play the new actions over the current records; refuse the batch if any does not
+        fit or conflicts under REJECT."""
+        state = {key: _State(not r.deleted, r.data, r) for key, r in records.items()}
+        played = _Played(final={}, superseded=set(), conflicts=[])
+        problems: list[InvalidAction] = []
+        for c in new:
+            s = state.get(c.record) or _State(False, None, None)
+            if self._unseen(c, s.stored):
+                assert s.stored is not None
+                outcome = self._contest(c, s, versions[s.stored.position], played)
+                if outcome is not None:
+                    problems.append(outcome)
+                if outcome is not None or c.index in played.superseded:
+                    continue
+            if c.action is ActionType.INSERT and s.live:
+                problems.append(
+                    InvalidAction(c.index, ValidationFailed.code, "record already exists")
+                )
+                continue
+            if c.action is not ActionType.INSERT and not s.live:
+                problems.append(
+                    InvalidAction(c.index, ValidationFailed.code, "record does not exist")
+                )
+                continue
+            data = s.data
+            if c.action is ActionType.INSERT:
+                data = c.data
+            elif c.action is ActionType.UPDATE:
+                data = (data or {}) | (c.data or {})
+            live = c.action is not ActionType.DELETE
+            # A DELETE keeps the record's last sample time, so time-range readers receive it.
+            c.sample_time = sample_time(c.table.spec, data)
+            state[c.record] = _State(live, data, None)
+            played.final[c.record] = (c, data, not live)
+        _refuse(problems)
+        return played
+
+    def _contest(
+        self, c: _Checked, s: _State, theirs: Version, played: _Played
+    ) -> InvalidAction | None:
+        """Settle an action against an unseen change: a refusal (REJECT), or the action is
+        superseded or goes on to be applied (LAST_WRITER_WINS, conflict recorded)."""
+        assert s.stored is not None
+        if not s.live and c.action is ActionType.DELETE:
+            played.superseded.add(c.index)  # deleted twice: no conflict, nothing to apply
+            return None
+        kind = ConflictKind.CONCURRENT_UPDATE if s.live else ConflictKind.UPDATE_AFTER_DELETE
+        if c.table.spec.conflict_policy is ConflictPolicy.REJECT:
+            return InvalidAction(
+                c.index,
+                Conflict.code,
+                f"{kind.value}: the record changed since the version this device worked from; "
+                "read it again and rebase the change",
+                detail={
+                    "conflict": kind.value,
+                    "currentRecord": current_record(c.table.name, s.stored),
+                },
+            )
+        mine = Version(self.device_id, c.action, c.source.time, c.source.order, None, c.data)
+        wins = mine.mark >= theirs.mark  # a tie goes to the later arrival
+        played.conflicts.append(
+            (c, Detected(kind, c.table.id, c.record_id, s.stored.record_key, theirs, mine, wins))
+        )
+        if not wins:
+            played.superseded.add(c.index)
+            c.sample_time = sample_time(c.table.spec, (s.data or {}) | (c.data or {}))
+        elif not s.live:
+            s.live = True  # a later UPDATE brings the deleted record back
+        return None
 
 
 def _action_row(
-    project_id: int, user: str, device_id: str | None, c: _Checked, now: Any
+    project_id: int, user: str, device_id: str | None, c: _Checked, now: Any, superseded: bool
 ) -> dict[str, Any]:
     return {
         "project_id": project_id,
@@ -364,6 +486,7 @@ def _action_row(
         "source": c.source.source,
         "author": c.source.author,
         "device_id": device_id,
+        "superseded": superseded,
         "stored_at": now,
     }
 
@@ -373,8 +496,8 @@ async def _upsert_records(
     project_id: int,
     user: str,
     device_id: str | None,
-    final: dict[tuple[int, str], tuple[_Checked, dict[str, Any] | None, bool]],
-    last_id: dict[tuple[int, str], int],
+    final: _Final,
+    position: dict[int, int],
     now: Any,
 ) -> None:
     stmt = insert(session, Record)
@@ -405,7 +528,7 @@ async def _upsert_records(
                 "record_key": record_key(c.table.spec, c.record_id, data),
                 "data": data,
                 "deleted": deleted,
-                "position": last_id[key],
+                "position": position[c.index],
                 "device_id": device_id,
                 "created_at": now,
                 "updated_at": now,

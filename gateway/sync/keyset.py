@@ -1,0 +1,31 @@
+"""Opaque keyset cursors for Relay connections: a row id, tagged with the list it belongs to so
+a cursor from one list is refused by another."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from gateway.errors import BadUserInput
+
+MAX_PAGE = 500
+
+
+def encode(row_id: int, kind: str) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{row_id}".encode()).decode().rstrip("=")
+
+
+def decode(cursor: str, kind: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
+        found, _, value = raw.partition(":")
+        if found != kind:
+            raise ValueError(found)
+        return int(value)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise BadUserInput(f"invalid cursor {cursor!r}", field="after") from exc
+
+
+def check_first(first: int) -> None:
+    if not 1 <= first <= MAX_PAGE:
+        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}", field="first")
