@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -154,7 +155,7 @@ class Detected:
     mine: Version  # position still None: the action is not written yet
     mine_wins: bool
 
-    def row(self, project_id: int, user: str, position: int) -> dict[str, Any]:
+    def row(self, project_id: int, user: str, position: int, now: datetime) -> dict[str, Any]:
         mine = Version(
             self.mine.device_id, self.mine.action, self.mine.time, self.mine.order,
             position, self.mine.data,
@@ -171,4 +172,5 @@ class Detected:
             "status": ConflictStatus.OPEN.value,
             "winner": winner.to_json(),
             "loser": loser.to_json(),
+            "detected_at": now,
         }

@@ -207,7 +207,7 @@ async def write_in_transaction(
         if played.conflicts:
             await session.execute(
                 insert(session, ConflictRow),
-                [d.row(project_id, user, position[c.index]) for c, d in played.conflicts],
+                [d.row(project_id, user, position[c.index], now) for c, d in played.conflicts],
             )
 
     if request.device_id is not None:
@@ -500,6 +500,8 @@ async def _upsert_records(
     position: dict[int, int],
     now: Any,
 ) -> None:
+    if not final:  # every action was superseded (an empty executemany would insert one row)
+        return
     stmt = insert(session, Record)
     stmt = stmt.on_conflict_do_update(
         index_elements=[Record.project_id, Record.user_id, Record.table_id, Record.record_id],
