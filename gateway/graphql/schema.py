@@ -13,6 +13,7 @@ from strawberry.types import ExecutionContext
 from gateway.graphql.access import AccessMutation, AccessQuery
 from gateway.graphql.actions import ActionMutation, ActionQuery
 from gateway.graphql.caching import MAX_CACHED_OPERATIONS, ParseOnce
+from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery
 from gateway.graphql.errors import ErrorCodes, is_unexpected
 from gateway.graphql.live import LiveSubscription
@@ -26,12 +27,14 @@ logger = logging.getLogger("gateway.graphql")
 
 
 @strawberry.type
-class Query(AccessQuery, ProjectQuery, ActionQuery, RecordQuery, DeviceQuery):
+class Query(AccessQuery, ProjectQuery, ActionQuery, RecordQuery, DeviceQuery, ConflictQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccessMutation, ProjectMutation, ActionMutation, PushMutation, DeviceMutation):
+class Mutation(
+    AccessMutation, ProjectMutation, ActionMutation, PushMutation, DeviceMutation, ConflictMutation
+):
     pass
 
 
