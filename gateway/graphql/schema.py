@@ -21,13 +21,16 @@ from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
 from gateway.graphql.records import RecordQuery
 from gateway.graphql.scalars import SCALARS
+from gateway.graphql.status import SyncStatusQuery, SyncStatusSubscription
 from gateway.graphql.system import SystemSubscription
 
 logger = logging.getLogger("gateway.graphql")
 
 
 @strawberry.type
-class Query(AccessQuery, ProjectQuery, ActionQuery, RecordQuery, DeviceQuery, ConflictQuery):
+class Query(
+    AccessQuery, ProjectQuery, ActionQuery, RecordQuery, DeviceQuery, ConflictQuery, SyncStatusQuery
+):
     pass
 
 
@@ -39,7 +42,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(LiveSubscription, SystemSubscription):
+class Subscription(LiveSubscription, SystemSubscription, SyncStatusSubscription):
     pass
 
 

@@ -1,25 +1,44 @@
-"""Live device status for dashboards (``deviceStatusChanged``).
+"""Live status for dashboards (``deviceStatusChanged``, ``syncStatusChanged``).
 
 Statuses are computed once per change per project, however many dashboards watch it: one feed
 per project recomputes the devices' health when the hub says something changed (a write, a
 read, a heartbeat, an acknowledgement, on any replica) and at least every ``poll_seconds``
 (STALE and OFFLINE come with the passing of time). Every subscriber shares that snapshot and
 sees only the devices its role allows.
+
+Sync status reports are per user: the feed also loads, in the same pass and with grouped
+queries, the state of each user that a ``syncStatusChanged`` subscriber watches (and only of
+those). Subscribers of the same user and options share one report per change; who may watch
+whose report is checked when subscribing, with the access rule of ``syncStatus``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
+from datetime import datetime
 
 from gateway.auth.principal import Principal, Role
 from gateway.db import Database
-from gateway.live.hub import Hub
+from gateway.db.types import utcnow
+from gateway.live.hub import Hub, Waiter
 from gateway.live.stream import check_token, wait_seconds
 from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, list_devices, viewers
+from gateway.sync.status import (
+    ReportOptions,
+    SyncStatusReport,
+    UserState,
+    build_report,
+    project_states,
+    report_owner,
+)
 
+logger = logging.getLogger("gateway.live")
 _GATEWAY = Principal("gateway", Role.ADMIN)  # the feed computes for all; subscribers filter
 
 
@@ -30,9 +49,15 @@ class StatusFeed:
         self._db, self._hub, self._project = db, hub, project
         self._rules, self._poll = rules, poll_seconds
         self.snapshot: dict[str, DeviceInfo] = {}
+        self.states: dict[str, UserState] = {}  # of the users whose reports are watched
+        self.computed_at: datetime = utcnow()
         self.version = 0
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._waiter: Waiter | None = None
+        self._users: Counter[str] = Counter()  # syncStatusChanged subscribers per user
+        self._listing: Counter[str] = Counter()  # those of them that list conflicts
+        self._reports: dict[tuple[str, ReportOptions], SyncStatusReport] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"status-feed-{self._project}")
@@ -49,15 +74,70 @@ class StatusFeed:
             await self._changed.wait_for(lambda: self.version > after)
             return self.version, self.snapshot
 
+    @contextmanager
+    def watch_user(self, user: str, *, listing: bool) -> Iterator[None]:
+        """Keep ``user``'s state in the snapshots while a report subscriber needs it."""
+        self._users[user] += 1
+        if listing:
+            self._listing[user] += 1
+        if self._waiter is not None:  # compute it now rather than at the next change
+            self._waiter.event.set()
+        try:
+            yield
+        finally:
+            self._users -= Counter({user: 1})
+            if listing:
+                self._listing -= Counter({user: 1})
+
+    async def next_report(
+        self, after: int, user: str, options: ReportOptions, support_contact: str | None
+    ) -> tuple[int, SyncStatusReport]:
+        """The report from the first snapshot newer than ``after`` that has ``user``'s state,
+        built once per snapshot for all subscribers asking with the same options."""
+
+        def ready() -> bool:
+            state = self.states.get(user)
+            return (
+                self.version > after
+                and state is not None
+                and (not options.check_conflicts or state.conflicts is not None)
+            )
+
+        async with self._changed:
+            await self._changed.wait_for(ready)
+            report = self._reports.get((user, options))
+            if report is None:
+                report = build_report(
+                    self._project, self.states[user], options, self.computed_at, support_contact
+                )
+                self._reports[(user, options)] = report
+            return self.version, report
+
     async def _run(self) -> None:
         with self._hub.listen_status(self._project) as waiter:
+            self._waiter = waiter
             while True:
                 waiter.event.clear()
-                devices = await list_devices(self._db, _GATEWAY, self._project, rules=self._rules)
-                async with self._changed:
-                    self.snapshot = {d.device_id: d for d in devices}
-                    self.version += 1
-                    self._changed.notify_all()
+                users, listing = set(self._users), set(self._listing)
+                try:
+                    devices = await list_devices(
+                        self._db, _GATEWAY, self._project, rules=self._rules
+                    )
+                    states = (
+                        await project_states(self._db, self._project, devices, users, listing)
+                        if users
+                        else {}
+                    )
+                except Exception:
+                    # Dashboards keep the last snapshot; the next change or poll tries again.
+                    logger.exception("could not compute the status of %s", self._project)
+                else:
+                    async with self._changed:
+                        self.snapshot = {d.device_id: d for d in devices}
+                        self.states, self.computed_at = states, utcnow()
+                        self._reports = {}
+                        self.version += 1
+                        self._changed.notify_all()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiter.event.wait(), self._poll)
 
@@ -69,8 +149,15 @@ class StatusFeeds:
         self._db, self._hub, self._rules, self._poll = db, hub, rules, poll_seconds
         self._feeds: dict[str, tuple[StatusFeed, int]] = {}
 
+    @property
+    def rules(self) -> HealthRules:
+        return self._rules
+
     def watchers(self, project: str) -> int:
         return self._feeds.get(project, (None, 0))[1]
+
+    def feed(self, project: str) -> StatusFeed | None:
+        return self._feeds.get(project, (None, 0))[0]
 
     @asynccontextmanager
     async def watch(self, project: str) -> AsyncIterator[StatusFeed]:
@@ -112,3 +199,33 @@ async def device_status_changes(
                 if seen.get(device.device_id) is not device.status:
                     seen[device.device_id] = device.status
                     yield device
+
+
+async def sync_status_changes(
+    feeds: StatusFeeds,
+    db: Database,
+    principal: Principal,
+    project: str,
+    user: str | None,
+    options: ReportOptions,
+    support_contact: str | None,
+) -> AsyncIterator[SyncStatusReport]:
+    """First the user's report (omitted: the caller's), then each time it changes. The lag alone
+    ticking on does not count as a change: clients tell it from ``lastSync``."""
+    owner = await report_owner(db, principal, project, user)
+    shown: SyncStatusReport | None = None
+    version = 0
+    async with feeds.watch(project) as feed:
+        with feed.watch_user(owner, listing=options.check_conflicts):
+            while True:
+                check_token(principal)
+                try:
+                    version, report = await asyncio.wait_for(
+                        feed.next_report(version, owner, options, support_contact),
+                        wait_seconds(principal, float("inf"), jitter=False),
+                    )
+                except TimeoutError:
+                    continue  # the token ran out: check_token ends the stream
+                if shown is None or replace(report, sync_lag=None) != replace(shown, sync_lag=None):
+                    shown = report
+                    yield report

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -130,7 +130,7 @@ def universe(include: Sequence[str] | None, exclude: Sequence[str] | None) -> st
     return "; ".join(parts)
 
 
-def display_name(device: Device) -> str:
+def display_name(device: Device | DeviceInfo) -> str:
     """A device that never reported a name is known by its deviceId."""
     return device.names[-1] if device.names else device.device_id
 
@@ -293,36 +293,48 @@ async def list_devices(
     status: DeviceStatus | None = None,
 ) -> list[DeviceInfo]:
     """The devices you may see, with what is pending both ways and their status."""
-    now = utcnow()
     async with db.session() as session:
         found, visible = await _scope(session, principal, project)
-        query = select(Device).where(Device.project_id == found).order_by(Device.device_id)
-        if visible is not None:
-            query = query.where(Device.owner_id.in_(visible))  # type: ignore[attr-defined]
-        devices = (await session.scalars(query)).all()
-        last_syncs = dict(
-            (
-                await session.execute(
-                    select(SyncEvent.device_id, func.max(SyncEvent.time))
-                    .where(SyncEvent.project_id == found)
-                    .group_by(SyncEvent.device_id)
-                )
-            ).all()
+        devices = await device_health(session, project, found, owners=visible, rules=rules)
+    return [d for d in devices if status is None or d.status is status]
+
+
+async def device_health(
+    session: AsyncSession,
+    project: str,
+    project_id: int,
+    *,
+    owners: Collection[str] | None,
+    rules: HealthRules,
+) -> list[DeviceInfo]:
+    """The devices of ``owners`` (None: everyone's) by deviceId, with what is pending both ways
+    and their status: three queries however many devices."""
+    now = utcnow()
+    query = select(Device).where(Device.project_id == project_id).order_by(Device.device_id)
+    if owners is not None:
+        query = query.where(Device.owner_id.in_(owners))  # type: ignore[attr-defined]
+    devices = (await session.scalars(query)).all()
+    last_syncs = dict(
+        (
+            await session.execute(
+                select(SyncEvent.device_id, func.max(SyncEvent.time))
+                .where(SyncEvent.project_id == project_id)
+                .group_by(SyncEvent.device_id)
+            )
+        ).all()
+    )
+    pending = await pending_counts(session, project_id)
+    infos = []
+    for device in devices:
+        pending_down = pending.get(device.device_id, 0)
+        last_sync = last_syncs.get(device.device_id)
+        health = status_of(
+            last_seen=device.last_seen, last_sync=last_sync, pending_up=device.pending_up,
+            pending_down=pending_down, now=now, rules=rules,
+        )  # fmt: skip
+        infos.append(
+            _device(project, device, pending_down=pending_down, last_sync=last_sync, status=health)
         )
-        pending = await pending_counts(session, found)
-        infos = []
-        for device in devices:
-            pending_down = pending.get(device.device_id, 0)
-            last_sync = last_syncs.get(device.device_id)
-            health = status_of(
-                last_seen=device.last_seen, last_sync=last_sync, pending_up=device.pending_up,
-                pending_down=pending_down, now=now, rules=rules,
-            )  # fmt: skip
-            if status is None or health is status:
-                infos.append(
-                    _device(project, device, pending_down=pending_down, last_sync=last_sync,
-                            status=health)
-                )  # fmt: skip
     return infos
 
 
