@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 
+from gateway.graphql.conflicts import ConflictKind
 from gateway.graphql.context import Info
 from gateway.graphql.devices import Device
 from gateway.live.status import sync_status_changes
@@ -49,7 +50,7 @@ class DataSummary:
 @strawberry.type(description="An open conflict, in RegardingWork's shape.")
 class SyncStatusConflict:
     id: int = strawberry.field(description="The id resolveConflict takes.")
-    type: str = strawberry.field(description="CONCURRENT_UPDATE or UPDATE_AFTER_DELETE.")
+    type: ConflictKind
     description: str
     affected_records: list[str] = strawberry.field(description="Their recordIds.")
     resolution: str = strawberry.field(

@@ -31,6 +31,7 @@ from gateway.db.dialect import in_values
 from gateway.db.models import Action, Conflict
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput
+from gateway.sync.conflicts import ConflictKind
 from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, device_health, display_name
 from gateway.sync.projects import load_catalog, open_user_data
 
@@ -74,7 +75,7 @@ class ConflictInfo:
     """A conflict in RegardingWork's shape."""
 
     id: int
-    type: str  # the conflict kind: CONCURRENT_UPDATE or UPDATE_AFTER_DELETE
+    type: ConflictKind
     description: str
     affected_records: list[str]
     resolution: str
@@ -294,7 +295,7 @@ def _conflict(row: Conflict, table: str, names: Mapping[str, str]) -> ConflictIn
     else:
         outcome, resolution = f"the later change, from {who(winner)}, was kept", KEPT_LATEST
     return ConflictInfo(
-        id=row.id, type=row.kind, description=f"{what}; {outcome}",
+        id=row.id, type=ConflictKind(row.kind), description=f"{what}; {outcome}",
         affected_records=[row.record_id], resolution=resolution,
         devices=[d for d in dict.fromkeys((winner, loser)) if d], table=table,
         detected_at=row.detected_at,
