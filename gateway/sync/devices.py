@@ -8,8 +8,6 @@ delivers actions to a device records a GET; another service's syncs are reported
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +24,7 @@ from gateway.db import Database
 from gateway.db.models import Device, ProjectTable, Record, SyncEvent
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, NotFound
+from gateway.sync import keyset
 from gateway.sync.cursor import Position
 from gateway.sync.pending import (
     PendingCase,
@@ -38,7 +37,6 @@ from gateway.sync.pending import (
 from gateway.sync.projects import open_user_data, require_project
 
 MAX_TEXT = 255
-MAX_PAGE = 500
 
 
 class Direction(StrEnum):
@@ -367,16 +365,15 @@ async def cases_pending_sync(
 ) -> tuple[list[tuple[str, PendingCase]], bool]:
     """CSPro's cases pending synchronization towards the device known by ``device_name``:
     (cursor, case) pairs by record, and whether more follow."""
-    if not 1 <= first <= MAX_PAGE:
-        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}", field="first")
+    keyset.check_first(first)
     async with db.session() as session:
         found, visible = await _scope(session, principal, project)
         device = await _named_device(session, found, device_name, visible)
         query = pending_query(found, device).order_by(Record.id).limit(first + 1)
         if after is not None:
-            query = query.where(Record.id > _decode(after, "c"))  # type: ignore[operator]
+            query = query.where(Record.id > keyset.decode(after, "c"))  # type: ignore[operator]
         rows = (await session.execute(query)).all()
-    cases = [(_encode(r.id or 0, "c"), _case(r, table)) for r, table in rows[:first]]
+    cases = [(keyset.encode(r.id or 0, "c"), _case(r, table)) for r, table in rows[:first]]
     return cases, len(rows) > first
 
 
@@ -449,12 +446,11 @@ async def sync_history(
     after: str | None = None,
 ) -> HistoryPage:
     """Sync events, newest first, optionally of the device known by ``device_name``."""
-    if not 1 <= first <= MAX_PAGE:
-        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}", field="first")
+    keyset.check_first(first)
     async with db.session() as session:
         query = await _events(session, principal, project, device_name, direction)
         if after is not None:
-            query = query.where(SyncEvent.id < _decode(after))  # type: ignore[operator]
+            query = query.where(SyncEvent.id < keyset.decode(after, "e"))  # type: ignore[operator]
         rows = (
             await session.scalars(
                 query.order_by(SyncEvent.id.desc()).limit(first + 1)  # type: ignore[union-attr]
@@ -557,21 +553,6 @@ def _check_text(field: str, value: str) -> None:
         raise BadUserInput(f"{field} must be 1 to {MAX_TEXT} characters", field=field)
 
 
-def _encode(row_id: int, kind: str = "e") -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{row_id}".encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str, expected: str = "e") -> int:
-    try:
-        raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
-        kind, _, value = raw.partition(":")
-        if kind != expected:
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise BadUserInput(f"invalid cursor {cursor!r}", field="after") from exc
-
-
 def _device(project: str, d: Device, **health: Any) -> DeviceInfo:
     return DeviceInfo(
         project=project, device_id=d.device_id, names=list(d.names), device_type=d.device_type,
@@ -592,5 +573,5 @@ def _event(e: SyncEvent) -> SyncEventInfo:
     return SyncEventInfo(
         id=e.id, time=e.time, device_id=e.device_id, device_name=e.device_name,
         username=e.username, user=e.user_id, universe=e.universe,
-        direction=Direction(e.direction), partial=e.partial, cursor=_encode(e.id),
+        direction=Direction(e.direction), partial=e.partial, cursor=keyset.encode(e.id, "e"),
     )  # fmt: skip

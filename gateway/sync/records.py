@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,11 +11,9 @@ from sqlalchemy import select
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Record
-from gateway.errors import BadUserInput
+from gateway.sync import keyset
 from gateway.sync.projects import open_user_data
 from gateway.sync.selection import check_known
-
-MAX_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +38,7 @@ class RecordPage:
 
 
 def encode_key(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"r:{row_id}".encode()).decode().rstrip("=")
-
-
-def decode_key(cursor: str) -> int:
-    try:
-        kind, _, value = (
-            base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
-        ).partition(":")
-        if kind != "r":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise BadUserInput(f"invalid cursor {cursor!r}", field="after") from exc
+    return keyset.encode(row_id, "r")
 
 
 async def list_records(
@@ -68,9 +52,8 @@ async def list_records(
     after: str | None = None,
     include_deleted: bool = False,
 ) -> RecordPage:
-    if not 1 <= first <= MAX_PAGE:
-        raise BadUserInput(f"first must be between 1 and {MAX_PAGE}", field="first")
-    after_id = decode_key(after) if after else 0
+    keyset.check_first(first)
+    after_id = keyset.decode(after, "r") if after else 0
     async with db.session() as session:
         data = await open_user_data(session, principal, project, user)
         found_id, target, catalog = data.project_id, data.user, data.tables
