@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Collection
+from collections import defaultdict
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from gateway.auth.tokens import TokenService
@@ -11,10 +14,12 @@ from gateway.auth.users import UserRegistry
 from gateway.db import Database
 from gateway.live.announce import Announcer, announcer_for
 from gateway.live.hub import Hub
+from gateway.live.runs import RunFeeds
 from gateway.live.status import StatusFeeds
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 from gateway.sync.devices import HealthRules
+from gateway.sync.runs import RunInfo, sweep_runs
 
 logger = logging.getLogger("gateway")
 
@@ -29,6 +34,8 @@ class Services:
     announcer: Announcer
     push: PushDispatcher | None
     status_feeds: StatusFeeds
+    run_feeds: RunFeeds
+    _run_sweeper: asyncio.Task[None] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -51,6 +58,7 @@ class Services:
                 HealthRules(settings.device_stale_seconds, settings.device_offline_seconds),
                 settings.live_poll_seconds,
             ),
+            run_feeds=RunFeeds(db, hub, settings.live_poll_seconds),
         )
 
     async def status_changed(self, project: str) -> None:
@@ -60,6 +68,30 @@ class Services:
             await self.announcer.announce_status(project)
         except Exception:
             logger.exception("could not announce a status change of %s", project)
+
+    async def sync_runs_changed(self, runs: Iterable[RunInfo]) -> None:
+        """Runs changed (committed): wake their live subscribers on every replica. Best effort,
+        like ``after_write``: a lost wake-up is caught by the feeds' periodic re-read."""
+        by_project: dict[int, set[int]] = defaultdict(set)
+        for run in runs:
+            by_project[run.project_id].add(run.id)
+        for project_id, run_ids in by_project.items():
+            try:
+                await self.announcer.announce_runs(project_id, run_ids)
+            except Exception:
+                logger.exception("could not announce changed sync runs of %s", project_id)
+
+    async def _sweep_runs_forever(self) -> None:
+        """Fail WORKING runs that timed out and start QUEUED runs whose time came. Every
+        replica sweeps; the conditional UPDATEs change each run once."""
+        timeout = self.settings.sync_run_timeout_seconds
+        interval = min(5.0, timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sync_runs_changed(await sweep_runs(self.db, timeout))
+            except Exception:
+                logger.exception("could not sweep sync runs")
 
     async def after_write(
         self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
@@ -79,8 +111,13 @@ class Services:
         await self.announcer.start()
         if self.push is not None:
             await self.push.start()
+        self._run_sweeper = asyncio.create_task(self._sweep_runs_forever(), name="run-sweeper")
 
     async def stop(self) -> None:
+        if self._run_sweeper is not None:
+            self._run_sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._run_sweeper
         if self.push is not None:
             await self.push.stop()
         await self.announcer.stop()

@@ -298,3 +298,65 @@ class Conflict(SQLModel, table=True):
     resolution: str | None = Field(default=None, max_length=32)
     resolved_by: str | None = Field(default=None, max_length=255)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Sync(SQLModel, table=True):
+    """Census's sync: a named, configured exchange between a project and one device (each
+    device has at most one, created on its first use) or one external job (no ``device_id``).
+    ``owner_id`` is the user whose data it syncs."""
+
+    __tablename__ = "syncs"
+    __table_args__ = (
+        # NULLs are distinct on both databases: any number of external jobs per project.
+        UniqueConstraint("project_id", "device_id"),
+        Index(None, "project_id", "owner_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = _project_fk()
+    name: str = Field(max_length=255)
+    device_id: str | None = Field(default=None, max_length=255)
+    direction: str = Field(max_length=8)
+    include_tables: list[str] | None = Field(default=None, sa_type=JSONDocument)
+    exclude_tables: list[str] | None = Field(default=None, sa_type=JSONDocument)
+    owner_id: str = Field(max_length=255)
+    created_by: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SyncRun(SQLModel, table=True):
+    """One execution of a sync, with Census's counters, status, error and trigger."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (
+        Index(None, "sync_id", "created_at", "id"),  # syncRuns, in creation order
+        Index(None, "project_id", "status", "created_at", "id"),  # a project's runs by status
+        Index(None, "status", "updated_at"),  # the sweeper's stale WORKING runs; live re-reads
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(LogId, primary_key=True))
+    sync_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("syncs.id", ondelete="CASCADE"), nullable=False)
+    )
+    project_id: int = _project_fk()
+    status: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    scheduled_execution_time: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    error_code: str | None = Field(default=None, max_length=100)
+    error_message: str | None = Field(default=None, sa_type=Text)
+    error_detail: str | None = Field(default=None, sa_type=Text)
+    source_record_count: int = Field(default=0, sa_type=BigInteger)
+    records_failed: int = Field(default=0, sa_type=BigInteger)
+    source_record_updates: int = Field(default=0, sa_type=BigInteger)
+    source_record_deletes: int = Field(default=0, sa_type=BigInteger)
+    source_record_invalids: int = Field(default=0, sa_type=BigInteger)
+    records_invalid: int = Field(default=0, sa_type=BigInteger)
+    records_processed: int = Field(default=0, sa_type=BigInteger)
+    records_updated: int = Field(default=0, sa_type=BigInteger)
+    full_sync: bool = False
+    trigger_ui_tag: str = Field(max_length=100)
+    trigger_ui_detail: str | None = Field(default=None, sa_type=Text)
+    canceled: bool = False
+    current_step: str | None = Field(default=None, max_length=200)

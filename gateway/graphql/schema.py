@@ -20,6 +20,7 @@ from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
 from gateway.graphql.records import RecordQuery
+from gateway.graphql.runs import SyncRunMutation, SyncRunQuery, SyncRunSubscription
 from gateway.graphql.scalars import SCALARS
 from gateway.graphql.status import SyncStatusQuery, SyncStatusSubscription
 from gateway.graphql.system import SystemSubscription
@@ -29,20 +30,35 @@ logger = logging.getLogger("gateway.graphql")
 
 @strawberry.type
 class Query(
-    AccessQuery, ProjectQuery, ActionQuery, RecordQuery, DeviceQuery, ConflictQuery, SyncStatusQuery
+    AccessQuery,
+    ProjectQuery,
+    ActionQuery,
+    RecordQuery,
+    DeviceQuery,
+    ConflictQuery,
+    SyncStatusQuery,
+    SyncRunQuery,
 ):
     pass
 
 
 @strawberry.type
 class Mutation(
-    AccessMutation, ProjectMutation, ActionMutation, PushMutation, DeviceMutation, ConflictMutation
+    AccessMutation,
+    ProjectMutation,
+    ActionMutation,
+    PushMutation,
+    DeviceMutation,
+    ConflictMutation,
+    SyncRunMutation,
 ):
     pass
 
 
 @strawberry.type
-class Subscription(LiveSubscription, SystemSubscription, SyncStatusSubscription):
+class Subscription(
+    LiveSubscription, SystemSubscription, SyncStatusSubscription, SyncRunSubscription
+):
     pass
 
 

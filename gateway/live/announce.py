@@ -33,6 +33,8 @@ class Announcer(Protocol):
 
     async def announce_status(self, project: str) -> None: ...
 
+    async def announce_runs(self, project_id: int, run_ids: Collection[int]) -> None: ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -48,6 +50,9 @@ class LocalAnnouncer:
     async def announce_status(self, project: str) -> None:
         self.hub.wake_status(project)
 
+    async def announce_runs(self, project_id: int, run_ids: Collection[int]) -> None:
+        self.hub.wake_runs(project_id, run_ids)
+
     async def start(self) -> None:
         return None
 
@@ -61,6 +66,21 @@ def encode(project_id: int, user: str, table_ids: Collection[int]) -> str:
 
 
 _STATUS = "status:"  # a status payload: the project code follows
+_RUNS = "runs:"  # sync runs changed: "runs:<project id>:<run id>,<run id>..."
+_RUNS_PER_NOTIFY = 500  # keeps a payload far below NOTIFY's 8000 bytes
+
+
+def encode_runs(project_id: int, run_ids: Collection[int]) -> list[str]:
+    ids = sorted(run_ids)
+    return [
+        f"{_RUNS}{project_id}:{','.join(map(str, ids[i : i + _RUNS_PER_NOTIFY]))}"
+        for i in range(0, len(ids), _RUNS_PER_NOTIFY)
+    ]
+
+
+def decode_runs(payload: str) -> tuple[int, list[int]]:
+    project, ids = payload.removeprefix(_RUNS).split(":", 1)
+    return int(project), [int(i) for i in ids.split(",") if i]
 
 
 def decode(payload: str) -> tuple[int, str, list[int]]:
@@ -90,6 +110,10 @@ class PostgresAnnouncer:
 
     async def announce_status(self, project: str) -> None:
         await self._notify(_STATUS + project)
+
+    async def announce_runs(self, project_id: int, run_ids: Collection[int]) -> None:
+        for payload in encode_runs(project_id, run_ids):
+            await self._notify(payload)
 
     async def _notify(self, payload: str) -> None:
         async with self._db.engine.connect() as conn:
@@ -123,6 +147,9 @@ class PostgresAnnouncer:
             self.hub.wake_status(payload.removeprefix(_STATUS))
             return
         try:
+            if payload.startswith(_RUNS):
+                self.hub.wake_runs(*decode_runs(payload))
+                return
             project_id, user, table_ids = decode(payload)
         except ValueError:
             logger.warning("ignoring a malformed notification: %r", payload)

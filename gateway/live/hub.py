@@ -24,10 +24,39 @@ class Waiter:
         return self.tables is None or not self.tables.isdisjoint(table_ids)
 
 
+@dataclass(eq=False, slots=True)
+class RunWaiter(Waiter):
+    """A sync-run feed's doorbell, with the ids of the runs that changed since it last looked
+    (none after ``wake_all``: look at everything recent)."""
+
+    run_ids: set[int] = field(default_factory=set)
+
+
 class Hub:
     def __init__(self) -> None:
         self._waiters: dict[tuple[int, str], set[Waiter]] = {}
         self._status: dict[str, set[Waiter]] = {}  # per project code: dashboards
+        self._runs: dict[int, set[RunWaiter]] = {}  # per project id: sync-run feeds
+
+    @contextmanager
+    def listen_runs(self, project_id: int) -> Iterator[RunWaiter]:
+        """Woken with the ids of the project's sync runs that changed."""
+        waiter = RunWaiter(None)
+        self._runs.setdefault(project_id, set()).add(waiter)
+        try:
+            yield waiter
+        finally:
+            waiters = self._runs.get(project_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._runs[project_id]
+
+    def wake_runs(self, project_id: int, run_ids: Iterable[int]) -> None:
+        ids = set(run_ids)
+        for waiter in self._runs.get(project_id, ()):
+            waiter.run_ids |= ids
+            waiter.event.set()
 
     @contextmanager
     def listen_status(self, project: str) -> Iterator[Waiter]:
@@ -72,7 +101,7 @@ class Hub:
 
     def wake_all(self) -> None:
         """After a wake-up may have been lost (the LISTEN connection dropped)."""
-        for waiters in (*self._waiters.values(), *self._status.values()):
+        for waiters in (*self._waiters.values(), *self._status.values(), *self._runs.values()):
             for waiter in waiters:
                 waiter.event.set()
 
