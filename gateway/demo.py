@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from gateway.auth.principal import Principal, Role
 from gateway.auth.users import UserRegistry
 from gateway.db import Database
-from gateway.sync import grants, projects
+from gateway.sync import grants, projects, runs
 from gateway.sync.actions import ActionType, IncomingAction
+from gateway.sync.reader import ReadRequest, read_actions
 from gateway.sync.tables import FieldSpec, FieldType, build_table_spec
 from gateway.sync.writer import WriteRequest, write_actions
 
@@ -79,15 +80,61 @@ async def load_demo(db: Database) -> DemoSummary:
     await grants.grant_access(db, DEMO_ADMIN, DEMO_PROJECT, "dr-carol", user="alice")
     # Written with fixed identities, so loading again finds them as duplicates.
     for user, device, actions in _demo_actions():
-        await write_actions(
-            db,
-            DEMO_ADMIN,
-            WriteRequest(project=DEMO_PROJECT, actions=actions, user=user, device_id=device),
-            max_batch=len(actions),
-        )
+        await _write(db, user, device, actions)
+    await _conflicting_edits(db)
+    await _export_job(db)
     return DemoSummary(
         project=DEMO_PROJECT, tables=tuple(t.name for t in DEMO_TABLES), users=DEMO_USERS
     )
+
+
+async def _write(db: Database, user: str, device: str, actions: list[IncomingAction]) -> None:
+    request = WriteRequest(project=DEMO_PROJECT, actions=actions, user=user, device_id=device)
+    await write_actions(db, DEMO_ADMIN, request, max_batch=len(actions))
+
+
+async def _conflicting_edits(db: Database) -> None:
+    """alice's phone has her notes; her laptop edits one, then the phone edits it too, earlier
+    but unaware: a CONCURRENT_UPDATE that the laptop's later edit wins."""
+    await read_actions(
+        db,
+        DEMO_ADMIN,
+        ReadRequest(project=DEMO_PROJECT, user="alice", device_id="alice-phone"),
+        max_batch=1_000,
+    )
+    edit = ActionType.UPDATE
+    laptop = _action("alice", "notes", edit, 200, _START_MS + 70, {"text": "Felt great!"})
+    phone = _action("alice", "notes", edit, 200, _START_MS + 60, {"text": "Felt good"})
+    await _write(db, "alice", "alice-laptop", [laptop])
+    await _write(db, "alice", "alice-phone", [phone])
+
+
+async def _export_job(db: Database) -> None:
+    """An external job's sync with Census-like runs: one completed, one failed."""
+    if any(s.name == "nightly-export" for s in await runs.list_syncs(db, DEMO_ADMIN, DEMO_PROJECT)):
+        return
+    sync = await runs.create_sync(
+        db, DEMO_ADMIN, DEMO_PROJECT, "nightly-export",
+        direction=runs.ExchangeDirection.GET, include_tables=["steps"], user="alice",
+    )  # fmt: skip
+    trigger = runs.TriggerReason("Schedule", "Nightly export to the research warehouse")
+    done = await runs.start_sync_run(db, DEMO_ADMIN, sync.id, full_sync=True, trigger=trigger)
+    await runs.complete_sync_run(
+        db, DEMO_ADMIN, done.id,
+        runs.Counters(
+            source_record_count=7, source_record_updates=7, source_record_deletes=0,
+            records_processed=7, records_updated=7, records_failed=0,
+            source_record_invalids=0, records_invalid=0,
+        ),
+    )  # fmt: skip
+    failed = await runs.start_sync_run(db, DEMO_ADMIN, sync.id, trigger=trigger)
+    await runs.update_sync_run(
+        db, DEMO_ADMIN, failed.id, runs.Counters(source_record_count=7), "Loading"
+    )
+    await runs.fail_sync_run(
+        db, DEMO_ADMIN, failed.id, "WAREHOUSE_UNAVAILABLE",
+        "The warehouse refused the connection", "connect timeout after 30 s",
+    )  # fmt: skip
 
 
 _DAY_MS = 86_400_000

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from gateway.db import Database
 from gateway.db.migrate import head_revision
-from gateway.db.models import Action, Record
+from gateway.db.models import Action, Conflict, Record, Sync, SyncRun
 from gateway.sync.projects import find_project
 
 GATEWAY = str(Path(sys.executable).with_name("gateway"))
@@ -108,9 +108,20 @@ async def test_migrate_and_demo_are_repeatable(database_url: str, tmp_path: Path
         async with db.session() as session:
             actions = await session.scalar(select(func.count()).select_from(Action))
             deleted = await session.scalar(select(func.count()).where(Record.deleted.is_(True)))
+            conflicts = (await session.scalars(select(Conflict.kind))).all()
+            export_runs = (
+                await session.scalars(
+                    select(SyncRun.status)
+                    .join(Sync, Sync.id == SyncRun.sync_id)
+                    .where(Sync.name == "nightly-export")
+                    .order_by(SyncRun.id)
+                )
+            ).all()
     finally:
         await db.dispose()
-    assert (actions, deleted) == (12, 1)
+    assert (actions, deleted) == (14, 1)
+    assert conflicts == ["CONCURRENT_UPDATE"]
+    assert export_runs == ["COMPLETED", "FAILED"]
 
 
 async def test_serve_with_demo_on_the_default_sqlite_file(tmp_path: Path) -> None:
