@@ -312,16 +312,15 @@ async def device_health(
     if owners is not None:
         query = query.where(Device.owner_id.in_(owners))  # type: ignore[attr-defined]
     devices = (await session.scalars(query)).all()
-    last_syncs = dict(
-        (
-            await session.execute(
-                select(SyncEvent.device_id, func.max(SyncEvent.time))
-                .where(SyncEvent.project_id == project_id)
-                .group_by(SyncEvent.device_id)
-            )
-        ).all()
+    last_sync_query = (
+        select(SyncEvent.device_id, func.max(SyncEvent.time))
+        .where(SyncEvent.project_id == project_id)
+        .group_by(SyncEvent.device_id)
     )
-    pending = await pending_counts(session, project_id)
+    if owners is not None:
+        last_sync_query = last_sync_query.where(SyncEvent.user_id.in_(owners))  # type: ignore[attr-defined]
+    last_syncs = dict((await session.execute(last_sync_query)).all())
+    pending = await pending_counts(session, project_id, owners)
     infos = []
     for device in devices:
         pending_down = pending.get(device.device_id, 0)

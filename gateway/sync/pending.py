@@ -9,10 +9,10 @@ itself. (What waits on the device to be sent up is only known from its own ``pen
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal
@@ -103,9 +103,11 @@ def pending_query(project_id: int, device: Device) -> Select[tuple[Record, str]]
     )
 
 
-async def pending_counts(session: AsyncSession, project_id: int) -> dict[str, int]:
-    """Records pending towards each device of the project, in one query (the status feed runs
-    this on every change, however many devices there are)."""
+async def pending_counts(
+    session: AsyncSession, project_id: int, owners: Collection[str] | None = None
+) -> dict[str, int]:
+    """Records pending towards each device of the project (of ``owners``' devices only, when
+    given), in one query: the status feed runs this on every change."""
     delivered = and_(
         DeliveredProgress.project_id == Device.project_id,
         DeliveredProgress.device_id == Device.device_id,
@@ -124,6 +126,7 @@ async def pending_counts(session: AsyncSession, project_id: int) -> dict[str, in
         .outerjoin(DeliveredProgress, delivered)
         .where(
             Device.project_id == project_id,
+            Device.owner_id.in_(owners) if owners is not None else true(),  # type: ignore[attr-defined]
             or_(
                 DeliveredProgress.table_id.is_(None),  # type: ignore[attr-defined]
                 tuple_(Record.xid, Record.position)
