@@ -261,6 +261,7 @@ class ActionQuery:
             info.context.principal,
             request,
             max_batch=info.context.services.settings.max_read_batch,
+            runs_changed=info.context.services.sync_runs_changed,
         )
         if device_id is not None:
             await info.context.services.status_changed(project)
@@ -338,6 +339,7 @@ class ActionMutation:
             ),
             max_batch=info.context.services.settings.max_write_batch,
             announce=info.context.services.after_write,
+            runs_changed=info.context.services.sync_runs_changed,
         )
         await info.context.services.status_changed(project)
         return WriteResult(

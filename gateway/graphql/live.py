@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -33,19 +34,24 @@ class LiveSubscription:
         context = info.context
         settings = context.services.settings
         request = read_request(project, user, device_id, progress, filter, max_count)
+        stream = stream_actions(
+            context.db,
+            context.services.hub,
+            context.principal,
+            request,
+            max_batch=settings.max_read_batch,
+            poll_seconds=settings.live_poll_seconds,
+            history_seconds=settings.live_history_seconds,
+            run_timeout_seconds=settings.sync_run_timeout_seconds,
+            runs_changed=context.services.sync_runs_changed,
+        )
+        # Closed with this generator, at once: the stream's end completes the device's run.
         with context.subscription_slot():
-            async for batch in stream_actions(
-                context.db,
-                context.services.hub,
-                context.principal,
-                request,
-                max_batch=settings.max_read_batch,
-                poll_seconds=settings.live_poll_seconds,
-                history_seconds=settings.live_history_seconds,
-            ):
-                yield ActionBatch.from_domain(batch)
-                if device_id is not None:  # the device received something: its status moved
-                    await context.services.status_changed(project)
+            async with contextlib.aclosing(stream) as batches:
+                async for batch in batches:
+                    yield ActionBatch.from_domain(batch)
+                    if device_id is not None:  # the device received something: its status moved
+                        await context.services.status_changed(project)
 
     @strawberry.subscription(
         description="Device health for dashboards: first every device you may see, then each "

@@ -8,23 +8,47 @@ nothing is missed at the hand-over and nothing is sent twice.
 
 A consumer that cannot keep up holds the stream at its ``yield``; wake-ups meanwhile collapse
 into one, and the next read simply returns a larger batch (up to ``maxCount``).
+
+A subscription by a device is one run of the device's sync (``LiveRun``): WORKING from the
+start, its counters growing with each batch, refreshed while idle so that the sweeper does not
+time it out, and COMPLETED when the subscription ends (FAILED when an error ends it). A batch
+is counted once it was handed on, so that the run's bookkeeping never delays a delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.errors import NotFound, Unauthenticated
+from gateway.errors import Conflict, GatewayError, NotFound, Unauthenticated
 from gateway.live.hub import Hub
-from gateway.sync.reader import ReadBatch, ReadRequest, read_actions, resolve_scope
+from gateway.sync.reader import LiveScope, ReadBatch, ReadRequest, read_actions, resolve_scope
+from gateway.sync.runs import (
+    COUNTER_NAMES,
+    Counters,
+    RunsChanged,
+    complete_run,
+    device_sync,
+    device_trigger,
+    fail_run,
+    start_run,
+    update_run,
+)
+
+logger = logging.getLogger("gateway.live")
+REFRESHES_PER_TIMEOUT = 3  # a live run is touched this often per run timeout, at least
+
+
+async def _ignore(runs: object) -> None:
+    """Announces nothing (a stream whose caller does not announce run changes)."""
 
 
 async def stream_actions(
@@ -36,37 +60,143 @@ async def stream_actions(
     max_batch: int,
     poll_seconds: float,
     history_seconds: float = 60.0,
-) -> AsyncIterator[ReadBatch]:
+    run_timeout_seconds: float = 3600.0,
+    runs_changed: RunsChanged = _ignore,
+) -> AsyncGenerator[ReadBatch, None]:
     scope = await resolve_scope(db, principal, request)
     if not scope.project_has_tables:
         raise NotFound(
             f"project {request.project!r} has no tables, so there will never be data",
             reason="NO_DATA",
         )
+    run = None
+    if request.device_id is not None:
+        run = LiveRun(db, run_timeout_seconds / REFRESHES_PER_TIMEOUT, runs_changed)
     progress = dict(request.progress)
     next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
-    with hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter:
-        while True:
-            check_token(principal)
-            waiter.event.clear()
-            record = time.monotonic() >= next_history
-            batch = await read_actions(
-                db,
-                principal,
-                replace(request, progress=progress),
-                max_batch=max_batch,
-                record_get=record,
+    error: Exception | None = None
+    try:
+        if run is not None:
+            await run.start(principal, scope, request)
+        with hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter:
+            while True:
+                check_token(principal)
+                waiter.event.clear()
+                record = time.monotonic() >= next_history
+                batch = await read_actions(
+                    db,
+                    principal,
+                    replace(request, progress=progress),
+                    max_batch=max_batch,
+                    record_get=record,
+                    own_run=False,
+                )
+                if record and batch.actions:
+                    next_history = time.monotonic() + history_seconds
+                progress = {p.table: p.cursor.encode() for p in batch.progress}
+                if run is not None:
+                    run.read(batch.counters)
+                if batch.actions:
+                    yield batch
+                if run is not None:
+                    await run.save()
+                if batch.has_more:
+                    continue
+                # A lost wake-up costs at most ``poll_seconds`` of delay, never an action; an
+                # idle stream still wakes to refresh its run.
+                wait = wait_seconds(principal, poll_seconds)
+                if run is not None and (refresh := run.refresh_in()) is not None:
+                    wait = refresh if wait is None else min(wait, refresh)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.event.wait(), wait)
+    except Exception as exc:
+        error = exc
+        raise
+    finally:  # also when the client stops, disconnects, or the server shuts down
+        if run is not None:
+            # Shielded: a second cancellation (shutdown) must not cut the run's ending short.
+            await asyncio.shield(run.finish(error))
+
+
+class LiveRun:
+    """A live subscription's run of its device's sync. Each read's counters are added to it in
+    a small transaction of their own, after the batch was handed on (``save``)."""
+
+    def __init__(self, db: Database, refresh_seconds: float, runs_changed: RunsChanged) -> None:
+        self._db, self._refresh, self._runs_changed = db, refresh_seconds, runs_changed
+        self.run_id: int | None = None  # None before it starts and once it ended
+        self._refresh_at = 0.0
+        self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
+
+    async def start(self, principal: Principal, scope: LiveScope, request: ReadRequest) -> None:
+        """WORKING, and full when the stream starts without any progress. Concurrent: the
+        device's writes and reads meanwhile are runs of the same sync."""
+        assert request.device_id is not None
+        trigger = device_trigger(
+            "live subscription", request.device_id, principal.user_id, scope.user
+        )
+        async with self._db.transaction() as session:
+            sync = await device_sync(session, scope.project_id, request.device_id, scope.user)
+            run = await start_run(
+                session, sync, trigger=trigger, full_sync=not request.progress, concurrent=True
             )
-            if record and batch.actions:
-                next_history = time.monotonic() + history_seconds
-            progress = {p.table: p.cursor.encode() for p in batch.progress}
-            if batch.actions:
-                yield batch
-            if batch.has_more:
-                continue
-            # A lost wake-up costs at most ``poll_seconds`` of delay, never an action.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(waiter.event.wait(), wait_seconds(principal, poll_seconds))
+        self.run_id = run.id  # at once after the commit: from here on it will be ended
+        self._refresh_at = time.monotonic() + self._refresh
+        await self._runs_changed([run])
+
+    def read(self, counters: Counters) -> None:
+        for name, value in counters.given().items():
+            self._unsaved[name] += value
+
+    def refresh_in(self) -> float | None:
+        """Seconds until the run must be touched again (0: now; None: it ended)."""
+        if self.run_id is None:
+            return None
+        return max(0.0, self._refresh_at - time.monotonic())
+
+    async def save(self) -> None:
+        """Add the counters read since the last save; with none, touch the run only when a
+        refresh is due (the sweeper fails a run not updated for the run timeout)."""
+        if self.run_id is None or (
+            not any(self._unsaved.values()) and time.monotonic() < self._refresh_at
+        ):
+            return
+        try:
+            async with self._db.transaction() as session:
+                run = await update_run(session, self.run_id, self._counters(), add=True)
+        except Conflict:  # canceled or timed out meanwhile: the stream goes on without it
+            self.run_id = None
+            return
+        self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
+        self._refresh_at = time.monotonic() + self._refresh
+        await self._runs_changed([run])
+
+    async def finish(self, error: Exception | None) -> None:
+        """COMPLETED with what it read last, or FAILED with the error that ended the stream.
+        Best effort: a run that ended meanwhile stays as it is, and a failure here must not
+        hide how the stream ended."""
+        if self.run_id is None:
+            return
+        run_id, self.run_id = self.run_id, None
+        try:
+            async with self._db.transaction() as session:
+                await update_run(session, run_id, self._counters(), add=True)
+                if error is None:
+                    run = await complete_run(session, run_id)
+                elif isinstance(error, GatewayError):
+                    run = await fail_run(session, run_id, error.code, error.message)
+                else:  # the details are in the log, not for every dashboard to read
+                    message = "the live stream ended with an internal error"
+                    run = await fail_run(session, run_id, GatewayError.code, message)
+        except Conflict:  # canceled or timed out meanwhile
+            return
+        except Exception:
+            logger.exception("could not end the live sync run %s", run_id)
+            return
+        await self._runs_changed([run])
+
+    def _counters(self) -> Counters:
+        return Counters(**self._unsaved)
 
 
 def check_token(principal: Principal) -> None:

@@ -8,6 +8,9 @@ accounted for, including actions filtered out or merged away:
 - a batch cut short by ``maxTime`` ends before the first action it left out;
 - otherwise the reader saw everything up to the horizon (see ``horizon.py``) and every
   selected table's cursor moves to it, so filtered-out actions are never scanned again.
+
+A read by a device is a run of the device's own sync, recorded with the device's GET and
+delivered progress in one small transaction after the read (see ``_read_counters``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal
@@ -24,11 +28,20 @@ from gateway.db.models import Action
 from gateway.errors import BadUserInput
 from gateway.sync.actions import ActionType, DeliveredAction
 from gateway.sync.cursor import START, START_CURSOR, Cursor, Position
-from gateway.sync.devices import record_get as record_get_event
-from gateway.sync.devices import universe
+from gateway.sync.devices import Direction, record_event, touch_device, universe
 from gateway.sync.horizon import horizon
 from gateway.sync.merge import LogEntry, merge
+from gateway.sync.pending import mark_delivered
 from gateway.sync.projects import open_user_data
+from gateway.sync.runs import (
+    Counters,
+    RunInfo,
+    RunsChanged,
+    SyncRunStatus,
+    device_sync,
+    device_trigger,
+    record_run,
+)
 from gateway.sync.selection import CatalogTable, check_known, select_tables
 
 LOCAL, REMOTE = "local", "remote"
@@ -72,6 +85,7 @@ class ReadBatch:
     actions: list[DeliveredAction]
     progress: list[TableProgress]
     has_more: bool
+    counters: Counters = field(default_factory=Counters)  # what the read did, for its run
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,9 +195,14 @@ async def read_actions(
     *,
     max_batch: int,
     record_get: bool = True,
+    own_run: bool = True,
+    runs_changed: RunsChanged | None = None,
 ) -> ReadBatch:
     """A batch of the log after the request's progress. A read by a device registers the
-    device and, when it delivers actions and ``record_get``, adds a GET to its history."""
+    device, moves its delivered progress, adds a GET to its history when it delivers actions
+    and ``record_get``, and with ``own_run`` is a (finished) run of the device's sync, which
+    ``runs_changed`` hears of once committed. Without ``own_run`` (the reads of a live
+    subscription, one run for all) the caller counts the batch's ``counters`` itself."""
     if request.max_count < 0:
         raise BadUserInput("maxCount must be 0 (no maximum) or more", field="maxCount")
     limit = min(request.max_count or max_batch, max_batch)
@@ -230,16 +249,78 @@ async def read_actions(
         e.table: Cursor(e.position, e.time, e.order) for e in entries
     }  # later entries overwrite earlier ones: the last per table remains
     progress = scope.progress(moved_to, last)
+    merged = merge(entries)
+    counters = _read_counters(entries, merged)
     if request.device_id is not None:
-        await record_get_event(
-            db, principal, scope.project_id, scope.user, request.device_id,
-            delivered=bool(entries) and record_get, partial=has_more,
-            universe=universe(request.filter.include_tables, request.filter.exclude_tables),
-            received={scope.tables[p.table].id: p.cursor.position for p in progress},
+        received = {scope.tables[p.table].id: p.cursor.position for p in progress}
+        run = await _record_read(
+            db, principal, scope, request, counters if own_run else None,
+            delivered=record_get and bool(entries), partial=has_more, received=received,
         )  # fmt: skip
+        if run is not None and runs_changed is not None:
+            await runs_changed([run])
     return ReadBatch(
-        actions=[_deliver(e, scope) for e in merge(entries)], progress=progress, has_more=has_more
+        actions=[_deliver(e, scope) for e in merged],
+        progress=progress,
+        has_more=has_more,
+        counters=counters,
     )
+
+
+def _read_counters(read: Sequence[LogEntry], delivered: Sequence[LogEntry]) -> Counters:
+    """Source: the log actions read (before merging); processed and updated: the actions
+    delivered (after merging), of which the INSERTs and UPDATEs, and the DELETEs."""
+    deletes = sum(e.action is ActionType.DELETE for e in delivered)
+    return Counters(
+        source_record_count=len(read),
+        source_record_updates=len(delivered) - deletes,
+        source_record_deletes=deletes,
+        records_processed=len(delivered),
+        records_updated=len(delivered),
+    )
+
+
+async def _record_read(
+    db: Database,
+    principal: Principal,
+    scope: _Scope,
+    request: ReadRequest,
+    run_counters: Counters | None,
+    *,
+    delivered: bool,
+    partial: bool,
+    received: Mapping[int, Position],
+) -> RunInfo | None:
+    """After a read by a device, in one small transaction: it was seen, it has received up to
+    ``received`` (per table id), a GET if ``delivered``, and, given ``run_counters``, its run:
+    COMPLETED, and full when the read started without any progress."""
+    assert request.device_id is not None
+    device_id, selected = request.device_id, request.filter
+    for attempt in (1, 2):
+        try:
+            async with db.transaction() as session:
+                device = await touch_device(session, scope.project_id, device_id, scope.user)
+                await mark_delivered(session, scope.project_id, device_id, scope.user, received)
+                if delivered:
+                    await record_event(
+                        session, device, username=principal.user_id, user=scope.user,
+                        direction=Direction.GET, partial=partial,
+                        universe=universe(selected.include_tables, selected.exclude_tables),
+                    )  # fmt: skip
+                if run_counters is None:
+                    return None
+                return await record_run(
+                    session,
+                    await device_sync(session, scope.project_id, device_id, scope.user),
+                    SyncRunStatus.COMPLETED,
+                    run_counters,
+                    trigger=device_trigger("read", device_id, principal.user_id, scope.user),
+                    full_sync=not request.progress,
+                )
+        except IntegrityError:  # the device's first two reads raced to register it
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _first_after(entries: Sequence[LogEntry], max_time: int | None) -> int | None:

@@ -4,11 +4,16 @@ One transaction per batch. Everything is checked before anything is written: the
 applied whole or refused whole, with every invalid action listed by index. An action already in
 the log (same project, user, table, recordId, time, order and the same content) is a duplicate
 and skipped, so a batch retried after a lost response changes nothing.
+
+A batch written with a ``deviceId`` is a run of the device's own sync: COMPLETED in the batch's
+transaction, or FAILED, in a transaction of its own, when the batch is refused (see
+``_accepted_counters`` and ``_refused_counters`` for what the counters count).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -44,6 +49,16 @@ from gateway.sync.conflicts import (
 from gateway.sync.cursor import Position
 from gateway.sync.devices import Direction, record_event, touch_device, universe
 from gateway.sync.projects import open_user_data
+from gateway.sync.runs import (
+    Counters,
+    RunInfo,
+    RunsChanged,
+    SyncRunStatus,
+    TriggerReason,
+    device_sync,
+    device_trigger,
+    record_run,
+)
 from gateway.sync.selection import CatalogTable, select_tables
 from gateway.sync.tables import ConflictPolicy
 from gateway.sync.validation import (
@@ -57,11 +72,16 @@ from gateway.sync.validation import (
 )
 
 _T = TypeVar("_T")
+logger = logging.getLogger("gateway")
 NO_DEVICE = ""  # write progress of actions written without a deviceId
 _ATTEMPTS = 3
 # PostgreSQL's "try again" failures: deadlock detected, serialization failure.
 _TRANSIENT_SQLSTATES = {"40P01", "40001"}
 _CHUNK = 500  # keys per lookup: within SQLite's parameter limit
+# Refusals of a batch that make it a FAILED run of the device's sync (other errors mean the
+# request never was the device's sync: not signed in, not allowed, no such project).
+_RUN_FAILURES = {e.code for e in (ValidationFailed, TableNotAllowed, Conflict, LimitExceeded)}
+_INVALID = {ValidationFailed.code, TableNotAllowed.code}  # actions with bad content
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +108,12 @@ class WriteMark:
 class WriteOutcome:
     accepted: list[int]
     duplicates: list[int]
+    superseded: list[int]  # accepted, but last-writer-wins losers: written, applied to nothing
     progress: list[WriteMark]
     project_id: int
     user: str
     table_ids: frozenset[int]  # the tables that got new actions
+    run: RunInfo | None  # the device's run of this batch (none without a deviceId)
 
 
 @dataclass(slots=True)
@@ -129,18 +151,39 @@ async def write_actions(
     *,
     max_batch: int,
     announce: Announce | None = None,
+    runs_changed: RunsChanged | None = None,
+) -> WriteOutcome:
+    """Write a batch in one transaction; ``announce`` and ``runs_changed`` hear of what it
+    changed once that committed. A refused batch of a device is still a (FAILED) run."""
+    try:
+        outcome = await _write(db, principal, request, max_batch)
+    except GatewayError as refused:
+        if refused.code in _RUN_FAILURES:
+            run = await _record_refusal(db, principal, request, refused)
+            if run is not None and runs_changed is not None:
+                await runs_changed([run])
+        raise
+    if announce is not None and outcome.accepted:
+        await announce(outcome.project_id, outcome.user, outcome.table_ids, request.device_id)
+    if outcome.run is not None and runs_changed is not None:
+        await runs_changed([outcome.run])
+    return outcome
+
+
+async def _write(
+    db: Database, principal: Principal, request: WriteRequest, max_batch: int
 ) -> WriteOutcome:
     if len(request.actions) > max_batch:
         raise LimitExceeded(
             f"a batch holds at most {max_batch} actions, this one has {len(request.actions)}",
             limit=max_batch,
         )
-    if request.device_id is not None and not 0 < len(request.device_id) <= 255:
+    if request.device_id is not None and not _valid_device_id(request.device_id):
         raise BadUserInput("deviceId must be 1 to 255 characters", field="deviceId")
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with db.transaction() as session:
-                outcome = await write_in_transaction(session, principal, request)
+                return await write_in_transaction(session, principal, request)
         except DBAPIError as exc:
             # A concurrent batch wrote the same actions or created the same record between our
             # checks and our insert, or the database broke a lock cycle. Run again: the batch
@@ -149,11 +192,89 @@ async def write_actions(
                 raise
             if attempt == _ATTEMPTS:
                 raise Conflict("the batch kept colliding with concurrent writes; retry it") from exc
-            continue
-        if announce is not None and outcome.accepted:
-            await announce(outcome.project_id, outcome.user, outcome.table_ids, request.device_id)
-        return outcome
     raise AssertionError("unreachable")
+
+
+def _valid_device_id(device_id: str) -> bool:
+    return 0 < len(device_id) <= 255
+
+
+async def _record_refusal(
+    db: Database, principal: Principal, request: WriteRequest, refused: GatewayError
+) -> RunInfo | None:
+    """A refused batch of a device as a FAILED run of its sync, in a transaction of its own
+    (the batch's rolled back). Only when the caller may write that user's data there: a
+    request refused for that was not the device's sync. Best effort: the refusal is what the
+    client must get, whatever happens here."""
+    device_id = request.device_id
+    if device_id is None or not _valid_device_id(device_id):
+        return None
+    try:
+        async with db.transaction() as session:
+            try:
+                data = await open_user_data(session, principal, request.project, request.user)
+            except GatewayError:  # UNAUTHENTICATED, FORBIDDEN, NOT_FOUND: not its sync
+                return None
+            invalid: list[dict[str, Any]] | None = refused.details.get("invalidActions")
+            return await record_run(
+                session,
+                await device_sync(session, data.project_id, device_id, data.user),
+                SyncRunStatus.FAILED,
+                _refused_counters(request.actions, invalid),
+                trigger=_trigger(request, principal, data.user),
+                error_code=refused.code,
+                error_message=refused.message,
+                error_detail=json.dumps(invalid) if invalid is not None else None,
+            )
+    except Exception:
+        logger.exception("could not record the refused batch of device %r as a run", device_id)
+        return None
+
+
+def _trigger(request: WriteRequest, principal: Principal, user: str) -> TriggerReason:
+    assert request.device_id is not None
+    return device_trigger("writeActions", request.device_id, principal.user_id, user)
+
+
+def _source_counters(actions: Sequence[IncomingAction]) -> dict[str, int]:
+    """What the batch holds: its actions, the INSERTs and UPDATEs among them, the DELETEs."""
+    deletes = sum(a.action is ActionType.DELETE for a in actions)
+    return {
+        "source_record_count": len(actions),
+        "source_record_updates": len(actions) - deletes,
+        "source_record_deletes": deletes,
+    }
+
+
+def _accepted_counters(
+    actions: Sequence[IncomingAction], new: int, duplicates: int, superseded: int
+) -> Counters:
+    """Processed: every action accepted or found a duplicate; updated: those newly written
+    and applied to their records (not duplicates, not last-writer-wins losers)."""
+    return Counters(
+        **_source_counters(actions),
+        records_processed=new + duplicates,
+        records_updated=new - superseded,
+        records_failed=0,
+        records_invalid=0,
+        source_record_invalids=0,
+    )
+
+
+def _refused_counters(
+    actions: Sequence[IncomingAction], invalid: list[dict[str, Any]] | None
+) -> Counters:
+    """Nothing processed; failed: the refused actions (without a list of them, as for a batch
+    over the limit, the whole batch); invalid: those refused for their content or table."""
+    bad = sum(p["code"] in _INVALID for p in invalid or ())
+    return Counters(
+        **_source_counters(actions),
+        records_processed=0,
+        records_updated=0,
+        records_failed=len(invalid) if invalid is not None else len(actions),
+        records_invalid=bad,
+        source_record_invalids=bad,
+    )
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -210,21 +331,30 @@ async def write_in_transaction(
                 [d.row(project_id, user, position[c.index], now) for c, d in played.conflicts],
             )
 
+    run = None
     if request.device_id is not None:
         device = await touch_device(session, project_id, request.device_id, user)
         await record_event(
             session, device, username=principal.user_id, user=user, direction=Direction.PUT,
             universe=universe(request.include_tables, request.exclude_tables),
         )  # fmt: skip
+        counters = _accepted_counters(
+            request.actions, len(new), len(duplicates), len(played.superseded)
+        )
+        sync = await device_sync(session, project_id, request.device_id, user)
+        trigger = _trigger(request, principal, user)
+        run = await record_run(session, sync, SyncRunStatus.COMPLETED, counters, trigger=trigger)
 
     tables = sorted({c.table.name: c.table for c in checked}.values(), key=lambda t: t.name)
     return WriteOutcome(
         accepted=[c.index for c in new],
         duplicates=duplicates,
+        superseded=sorted(played.superseded),
         progress=await _marks(session, project_id, user, request.device_id, tables),
         project_id=project_id,
         user=user,
         table_ids=frozenset(c.table.id for c in new),
+        run=run,
     )
 
 
