@@ -8,14 +8,13 @@ delivers actions to a device records a GET; another service's syncs are reported
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.access import visible_users
@@ -25,12 +24,10 @@ from gateway.db.models import Device, ProjectTable, Record, SyncEvent
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, NotFound
 from gateway.sync import keyset
-from gateway.sync.cursor import Position
 from gateway.sync.pending import (
     PendingCase,
     count_pending,
     dashed,
-    mark_delivered,
     pending_counts,
     pending_query,
 )
@@ -194,36 +191,6 @@ async def record_event(
             partial=partial,
         )
     )
-
-
-async def record_get(
-    db: Database,
-    principal: Principal,
-    project_id: int,
-    user: str,
-    device_id: str,
-    *,
-    delivered: bool,
-    partial: bool,
-    universe: str,
-    received: Mapping[int, Position],
-) -> None:
-    """After a read by a device: it was seen, it has now received up to ``received`` (per
-    table id), and a GET if actions reached it."""
-    for attempt in (1, 2):
-        try:
-            async with db.transaction() as session:
-                device = await touch_device(session, project_id, device_id, user)
-                await mark_delivered(session, project_id, device_id, user, received)
-                if delivered:
-                    await record_event(
-                        session, device, username=principal.user_id, user=user,
-                        direction=Direction.GET, universe=universe, partial=partial,
-                    )  # fmt: skip
-            return
-        except IntegrityError:  # the device's first two reads raced to register it
-            if attempt == 2:
-                raise
 
 
 async def report_device(
