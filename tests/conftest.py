@@ -1,5 +1,10 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL, against a fresh database.
 
+``database_url`` is a database without tables (for migration and start-up tests);
+``migrated_url`` (behind ``db``, ``settings`` and ``server``) is a migrated, empty one: a copy of
+a SQLite file migrated once per session, or one PostgreSQL database migrated once per session and
+emptied before each test, which is several times cheaper than creating and migrating one.
+
 PostgreSQL comes from GATEWAY_TEST_POSTGRES_URL (default: postgresql://postgres@127.0.0.1:5432/
 postgres). When it is unreachable its tests skip with the reason, except under CI=true, where
 they fail: CI must not pass by skipping half the suite.
@@ -9,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -66,11 +73,88 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
-    """A fresh, empty database on each backend."""
-    if request.param == "sqlite":
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database without any table, on each backend."""
+    if backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated for the whole session: tests copy it instead of running every
+    migration again (the migrations themselves are tested on empty databases)."""
+    path = tmp_path_factory.mktemp("template") / "gateway.db"
+
+    async def migrate() -> None:
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await upgrade(database)
+        finally:
+            await database.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated(postgres_server: str) -> Iterator[str]:
+    """One PostgreSQL database migrated for the whole session; each test gets it emptied
+    (creating and migrating a database costs more than most tests)."""
+    name = f"gateway_test_{uuid.uuid4().hex[:16]}_shared"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    base, _, _ = _asyncpg_dsn(postgres_server).rpartition("/")
+    url = f"{base}/{name}"
+
+    async def migrate() -> None:
+        database = Database(url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(migrate())
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _emptied(url: str) -> None:
+    """Every table empty and every id restarting at 1, as in a fresh database. Connections a
+    previous test left behind are ended first, so nothing it held can block the truncation."""
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        tables = await conn.fetch(
+            "SELECT quote_ident(tablename) AS name FROM pg_tables "
+            "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        names = ", ".join(t["name"] for t in tables)
+        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def migrated_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated database, empty, on each backend: a copy of the SQLite template, or the
+    session's PostgreSQL database emptied."""
+    if backend == "sqlite":
+        path = tmp_path / "gateway.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_migrated")
+    asyncio.run(_emptied(url))
+    return url
 
 
 async def _migrated(url: str) -> AsyncIterator[Database]:
@@ -83,9 +167,9 @@ async def _migrated(url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
+async def db(migrated_url: str) -> AsyncIterator[Database]:
     """A migrated database, on each backend."""
-    async for database in _migrated(database_url):
+    async for database in _migrated(migrated_url):
         yield database
 
 
@@ -97,8 +181,8 @@ async def postgres_db(postgres_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return settings_for(database_url)
+def settings(migrated_url: str) -> Settings:
+    return settings_for(migrated_url)
 
 
 @pytest.fixture

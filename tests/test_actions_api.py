@@ -216,8 +216,8 @@ async def test_conflicting_rewrite_and_duplicate_retry(alice: GraphQLHttp, db: D
     assert await stored(db) == (1, 1)
 
 
-async def test_batch_limit_is_a_setting(database_url: str, db: Database) -> None:
-    settings: Settings = settings_for(database_url, max_write_batch=2)
+async def test_batch_limit_is_a_setting(migrated_url: str, db: Database) -> None:
+    settings: Settings = settings_for(migrated_url, max_write_batch=2)
     with GatewayServer.running(settings) as server:
         alice = await set_up(server)
         three = [action(f"{n:032x}", utcTime=n, value=1.0) for n in range(1, 4)]

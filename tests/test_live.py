@@ -170,9 +170,9 @@ async def test_subscription_ends_when_its_token_expires(
     assert (ended.value.errors or [{}])[0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_subscriptions_per_connection_are_capped(database_url: str, protocol: str) -> None:
+async def test_subscriptions_per_connection_are_capped(migrated_url: str, protocol: str) -> None:
     with GatewayServer.running(
-        settings_for(database_url, max_subscriptions_per_connection=1)
+        settings_for(migrated_url, max_subscriptions_per_connection=1)
     ) as server:
         await make_project(server)
         token = server.token("alice", Role.PATIENT)

@@ -85,8 +85,8 @@ async def test_a_lost_wake_up_is_recovered_by_wake_all(db: Database) -> None:
     await live.aclose()  # type: ignore[attr-defined]
 
 
-async def test_a_failed_announcement_does_not_fail_the_committed_write(database_url: str) -> None:
-    services = Services.create(settings_for(database_url))
+async def test_a_failed_announcement_does_not_fail_the_committed_write(migrated_url: str) -> None:
+    services = Services.create(settings_for(migrated_url))
 
     class Broken:
         hub = services.hub

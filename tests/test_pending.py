@@ -110,9 +110,9 @@ async def test_cases_pending_towards_a_device_and_their_status(jack: GraphQLHttp
     assert cursors(after)  # the later progress is still a valid cursor to continue from
 
 
-async def test_device_statuses_of_a_regardingwork_like_user(database_url: str) -> None:
+async def test_device_statuses_of_a_regardingwork_like_user(migrated_url: str) -> None:
     settings: Settings = settings_for(
-        database_url, device_stale_seconds=0.5, device_offline_seconds=1.5
+        migrated_url, device_stale_seconds=0.5, device_offline_seconds=1.5
     )
     with GatewayServer.running(settings) as server:
         jack = await census(server)

@@ -38,9 +38,9 @@ def receiver() -> Iterator[PushReceiver]:
         yield running
 
 
-def webhook_server(database_url: str, receiver: PushReceiver) -> GatewayServer:
+def webhook_server(migrated_url: str, receiver: PushReceiver) -> GatewayServer:
     settings = settings_for(
-        database_url,
+        migrated_url,
         push_mode="webhook",
         push_endpoint=f"{receiver.url}/push",
         push_coalesce_seconds=WINDOW,
@@ -64,9 +64,9 @@ def pushes(receiver: PushReceiver) -> list[tuple[str, str]]:
 
 
 async def test_the_seeds_message_coalesced_per_device_and_table(
-    database_url: str, receiver: PushReceiver
+    migrated_url: str, receiver: PushReceiver
 ) -> None:
-    with webhook_server(database_url, receiver) as server:
+    with webhook_server(migrated_url, receiver) as server:
         alice = await alice_with_devices(server)
         for n in range(1, 4):  # three batches within one window
             await write_notes(alice, [n], device="tablet")
@@ -89,8 +89,8 @@ async def test_the_seeds_message_coalesced_per_device_and_table(
     }
 
 
-async def test_the_writing_device_is_not_woken(database_url: str, receiver: PushReceiver) -> None:
-    with webhook_server(database_url, receiver) as server:
+async def test_the_writing_device_is_not_woken(migrated_url: str, receiver: PushReceiver) -> None:
+    with webhook_server(migrated_url, receiver) as server:
         alice = await alice_with_devices(server)
         await write_notes(alice, [1], device="laptop")
         await receiver.wait_for(lambda r: len(r.messages()) >= 1)
@@ -99,13 +99,13 @@ async def test_the_writing_device_is_not_woken(database_url: str, receiver: Push
 
 
 async def test_failed_sends_are_retried_with_backoff(
-    database_url: str, receiver: PushReceiver
+    migrated_url: str, receiver: PushReceiver
 ) -> None:
     def flaky(_: Received, attempt: int) -> Response:
         return Response(status_code=503) if attempt <= 2 else JSONResponse({})
 
     receiver.answer = flaky
-    with webhook_server(database_url, receiver) as server:
+    with webhook_server(migrated_url, receiver) as server:
         alice = await alice_with_devices(server)
         await alice.data('mutation { unregisterPush(project: "live", deviceId: "laptop") }')
         await write_notes(alice, [1], device="tablet")
@@ -115,12 +115,12 @@ async def test_failed_sends_are_retried_with_backoff(
 
 
 async def test_a_token_the_receiver_does_not_know_is_forgotten(
-    database_url: str, receiver: PushReceiver, db: Database
+    migrated_url: str, receiver: PushReceiver, db: Database
 ) -> None:
     receiver.answer = lambda got, _: (
         Response(status_code=410) if got.body["to"] == "tok-phone" else JSONResponse({})
     )
-    with webhook_server(database_url, receiver) as server:
+    with webhook_server(migrated_url, receiver) as server:
         alice = await alice_with_devices(server)
         await write_notes(alice, [1], device="tablet")
         await receiver.wait_for(lambda r: len(r.messages()) >= 2)
@@ -151,7 +151,7 @@ def service_account(tmp_path: Path, receiver: PushReceiver) -> tuple[Path, Any]:
 
 
 async def test_fcm_http_v1_with_a_service_account(
-    database_url: str, receiver: PushReceiver, service_account: tuple[Path, Any], db: Database
+    migrated_url: str, receiver: PushReceiver, service_account: tuple[Path, Any], db: Database
 ) -> None:
     credentials, public_key = service_account
 
@@ -167,7 +167,7 @@ async def test_fcm_http_v1_with_a_service_account(
 
     receiver.answer = fcm
     settings = settings_for(
-        database_url,
+        migrated_url,
         push_mode="fcm",
         push_endpoint=receiver.url,
         push_fcm_project_id="example-project",

@@ -263,9 +263,9 @@ async def test_patients_see_their_own_professionals_what_was_granted_admins_all(
 
 
 @pytest.fixture
-def impatient_server(database_url: str) -> Iterator[GatewayServer]:
+def impatient_server(migrated_url: str) -> Iterator[GatewayServer]:
     """A gateway that fails runs after 0.3 s without an update (and sweeps every 0.075 s)."""
-    with GatewayServer.running(settings_for(database_url, sync_run_timeout_seconds=0.3)) as s:
+    with GatewayServer.running(settings_for(migrated_url, sync_run_timeout_seconds=0.3)) as s:
         yield s
 
 

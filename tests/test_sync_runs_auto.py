@@ -212,10 +212,10 @@ async def test_device_reads_are_runs_counted_before_and_after_merging(
 
 
 async def test_a_live_subscription_is_one_run_kept_working_while_it_streams(
-    database_url: str,
+    migrated_url: str,
 ) -> None:
     # A run not updated for a second times out: the idle stream must keep refreshing it.
-    settings = settings_for(database_url, sync_run_timeout_seconds=1.0, live_poll_seconds=300)
+    settings = settings_for(migrated_url, sync_run_timeout_seconds=1.0, live_poll_seconds=300)
     with GatewayServer.running(settings) as server:
         await make_project(server)
         admin = server.client(server.token("root", Role.ADMIN))

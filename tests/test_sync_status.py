@@ -91,9 +91,9 @@ def seen_days_ago(device_id: str, days: int) -> Any:
     )
 
 
-async def test_a_regardingwork_like_user_with_three_devices(database_url: str) -> None:
+async def test_a_regardingwork_like_user_with_three_devices(migrated_url: str) -> None:
     """Up to date, stale with pending changes, offline: the seed's example, rebuilt."""
-    settings = settings_for(database_url, device_stale_seconds=1.0)
+    settings = settings_for(migrated_url, device_stale_seconds=1.0)
     with GatewayServer.running(settings) as server:
         jane = await regardingwork(server)
         for device_id, name, kind, version in (
@@ -214,8 +214,8 @@ async def test_offline_without_devices_or_without_recent_ones(server: GatewaySer
     assert wider["devices"][0]["status"] == "OFFLINE"  # the device threshold is a day
 
 
-async def test_open_conflicts_and_what_to_do_about_them(database_url: str) -> None:
-    settings = settings_for(database_url, support_contact="api-support@example.org")
+async def test_open_conflicts_and_what_to_do_about_them(migrated_url: str) -> None:
+    settings = settings_for(migrated_url, support_contact="api-support@example.org")
     with GatewayServer.running(settings) as server:
         jane = await regardingwork(server)
         await jane.data(HEARTBEAT, id="mac", name="Mac app")

@@ -20,9 +20,9 @@ HEARTBEAT = "subscription { heartbeat(intervalMs: 5000) { seq } }"
 
 
 @pytest.fixture
-def server(database_url: str) -> AsyncIterator[GatewayServer]:
+def server(migrated_url: str) -> AsyncIterator[GatewayServer]:
     with GatewayServer.running(
-        settings_for(database_url, ws_connection_init_timeout_seconds=0.5)
+        settings_for(migrated_url, ws_connection_init_timeout_seconds=0.5)
     ) as running:
         yield running  # type: ignore[misc]
 
