@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from gql import Client, gql
@@ -70,18 +70,25 @@ async def live_session(
 
 
 @asynccontextmanager
-async def subscription(
-    session: AsyncClientSession, **variables: Any
+async def subscribed(
+    session: AsyncClientSession, query: str, **variables: Any
 ) -> AsyncIterator[AsyncGenerator[dict[str, Any], None]]:
-    """A databaseActions subscription, stopped on exit (an abandoned one would hold the
-    connection open until gql's close timeout)."""
-    request = gql(SUBSCRIBE)
-    request.variable_values = {"project": "live", **variables}
+    """A subscription, stopped on exit (an abandoned one would hold the connection open until
+    gql's close timeout)."""
+    request = gql(query)
+    request.variable_values = variables
     stream = session.subscribe(request)
     try:
         yield stream
     finally:
         await stream.aclose()
+
+
+def subscription(
+    session: AsyncClientSession, **variables: Any
+) -> AbstractAsyncContextManager[AsyncGenerator[dict[str, Any], None]]:
+    """A databaseActions subscription of the "live" project."""
+    return subscribed(session, SUBSCRIBE, **{"project": "live", **variables})
 
 
 async def take(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
-from gql import gql
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
 
 from gateway.auth.principal import Role
-from tests.live_support import PROTOCOLS, live_session, make_project, write_notes
+from tests.live_support import PROTOCOLS, live_session, make_project, subscribed, write_notes
 from tests.support import GatewayServer, GraphQLHttp
 
 pytestmark = pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -26,17 +25,10 @@ READ = """query($progress: [ProgressInput!], $maxCount: Int! = 0) {
 }"""
 
 
-@asynccontextmanager
-async def watching(
+def watching(
     session: AsyncClientSession, query: str = WATCH, **variables: Any
-) -> AsyncIterator[AsyncGenerator[dict[str, Any], None]]:
-    request = gql(query)
-    request.variable_values = variables
-    stream = session.subscribe(request)
-    try:
-        yield stream
-    finally:
-        await stream.aclose()
+) -> AbstractAsyncContextManager[AsyncGenerator[dict[str, Any], None]]:
+    return subscribed(session, query, **variables)
 
 
 async def changes(stream: AsyncGenerator[dict[str, Any], None], count: int) -> list[tuple]:

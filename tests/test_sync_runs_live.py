@@ -4,15 +4,14 @@ replicas on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from gql import gql
 from gql.client import AsyncClientSession
 
 from gateway.auth.principal import Role
-from tests.live_support import live_session, make_project
+from tests.live_support import live_session, make_project, subscribed
 from tests.support import GatewayServer, GraphQLHttp, settings_for
 
 PROTOCOL = "graphql-transport-ws"
@@ -31,17 +30,10 @@ COMPLETE = """mutation($id: Int!) {
 }"""
 
 
-@asynccontextmanager
-async def watching(
+def watching(
     session: AsyncClientSession, **variables: Any
-) -> AsyncIterator[AsyncGenerator[dict[str, Any], None]]:
-    request = gql(WATCH)
-    request.variable_values = variables
-    stream = session.subscribe(request)
-    try:
-        yield stream
-    finally:
-        await stream.aclose()
+) -> AbstractAsyncContextManager[AsyncGenerator[dict[str, Any], None]]:
+    return subscribed(session, WATCH, **variables)
 
 
 async def next_run(stream: AsyncGenerator[dict[str, Any], None]) -> tuple[Any, ...]:
