@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gateway.auth.tokens import TokenService
 from gateway.auth.users import UserRegistry
 from gateway.db import Database
+from gateway.db.types import utcnow
 from gateway.live.announce import Announcer, announcer_for
 from gateway.live.hub import Hub
 from gateway.live.runs import RunFeeds
@@ -19,9 +20,10 @@ from gateway.live.status import StatusFeeds
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 from gateway.sync.devices import HealthRules
-from gateway.sync.runs import RunInfo, sweep_runs
+from gateway.sync.runs import SWEEP_BATCH, RunInfo, prune_finished_runs, sweep_runs
 
 logger = logging.getLogger("gateway")
+_PRUNE_SECONDS = 600.0  # runs expire in days: pruning every few minutes is plenty
 
 
 @dataclass(slots=True)
@@ -86,10 +88,19 @@ class Services:
         replica sweeps; the conditional UPDATEs change each run once."""
         timeout = self.settings.sync_run_timeout_seconds
         interval = min(5.0, timeout / 4)
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time()
         while True:
             await asyncio.sleep(interval)
             try:
                 await self.sync_runs_changed(await sweep_runs(self.db, timeout))
+                retention = self.settings.sync_run_retention_days
+                if retention and loop.time() >= next_prune:
+                    async with self.db.transaction() as session:
+                        pruned = await prune_finished_runs(session, utcnow(), retention)
+                    # A full batch means more wait: prune again at the next sweep.
+                    pause = min(_PRUNE_SECONDS, retention * 86_400 / 4)
+                    next_prune = loop.time() + (0 if pruned >= SWEEP_BATCH else pause)
             except Exception:
                 logger.exception("could not sweep sync runs")
 

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     sync_run_timeout_seconds: float = Field(
         default=3600.0, gt=0, description="a WORKING run not updated for this long is FAILED"
     )
+    sync_run_retention_days: float = Field(
+        default=30.0, ge=0, description="finished runs are deleted this long after; 0 keeps them"
+    )
 
     # Push wake-ups for sleeping devices.
     push_mode: PushMode = PushMode.OFF

@@ -211,3 +211,18 @@ def test_requested_page() -> None:
         with pytest.raises(BadUserInput) as refused:
             requested_page(page, per_page)
         assert refused.value.extensions == {"code": "BAD_USER_INPUT", "field": field}
+
+
+async def test_finished_runs_are_pruned_after_their_retention(db: Database, sync_id: int) -> None:
+    old = await start(db, sync_id, concurrent=True)
+    recent = await start(db, sync_id, concurrent=True)
+    working = await start(db, sync_id, concurrent=True)
+    now = old.created_at + timedelta(days=40)
+    await in_transaction(db, lambda s: domain.complete_run(s, old.id, now=now - timedelta(days=31)))
+    await in_transaction(
+        db, lambda s: domain.complete_run(s, recent.id, now=now - timedelta(days=29))
+    )
+    pruned = await in_transaction(db, lambda s: domain.prune_finished_runs(s, now, 30))
+    assert pruned == 1
+    left = await domain.list_runs(db, ALICE, sync_id)
+    assert sorted(r.id for r in left.runs) == [recent.id, working.id]  # a WORKING run stays

@@ -288,3 +288,25 @@ async def test_the_running_gateway_times_out_runs_and_starts_queued_ones(
         assert (run["errorCode"], run["errorMessage"]) == (
             "RUN_TIMEOUT", "No update for 0.3 seconds: the gateway failed the run.",
         )  # fmt: skip
+
+
+async def test_the_running_gateway_prunes_finished_runs_past_their_retention(
+    migrated_url: str,
+) -> None:
+    # About 0.4 s of retention, swept every 0.075 s.
+    settings = settings_for(
+        migrated_url, sync_run_timeout_seconds=0.3, sync_run_retention_days=0.4 / 86_400
+    )
+    with GatewayServer.running(settings) as server:
+        await make_project(server)
+        alice = server.client(server.token("alice", Role.PATIENT))
+        sync_id = await new_sync(alice)
+        finished = await start(alice, sync_id)
+        await alice.data(COMPLETE, id=finished["id"])
+        async with asyncio.timeout(10):
+            while True:
+                body = await alice.execute(RUN, id=finished["id"])
+                if not body.get("data"):
+                    break
+                await asyncio.sleep(0.05)
+        assert error_code(body["errors"][0]) == "NOT_FOUND"

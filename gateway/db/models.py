@@ -332,6 +332,7 @@ class SyncRun(SQLModel, table=True):
         Index(None, "sync_id", "created_at", "id"),  # syncRuns, in creation order
         Index(None, "project_id", "status", "created_at", "id"),  # a project's runs by status
         Index(None, "status", "updated_at"),  # the sweeper's stale WORKING runs; live re-reads
+        Index(None, "completed_at"),  # pruning finished runs past their retention
     )
 
     id: int | None = Field(default=None, sa_column=Column(LogId, primary_key=True))

@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import ColumnElement, Select, delete, func, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -600,6 +600,25 @@ async def sweep_runs(
             *await fail_timed_out_runs(session, now, timeout_seconds),
             *await start_due_runs(session, now),
         ]
+
+
+async def prune_finished_runs(session: AsyncSession, now: datetime, retention_days: float) -> int:
+    """Delete finished runs that completed more than ``retention_days`` before ``now``, at most
+    a sweep's batch at a time: every device read and write is a run, so unpruned they grow
+    without bound. Returns how many went."""
+    cutoff = now - timedelta(days=retention_days)
+    old = (
+        await session.scalars(
+            # Only finished runs have a completion time.
+            select(SyncRun.id)
+            .where(SyncRun.completed_at < cutoff)  # type: ignore[operator]
+            .order_by(SyncRun.completed_at)
+            .limit(SWEEP_BATCH)
+        )
+    ).all()
+    if old:
+        await session.execute(delete(SyncRun).where(in_values(session, SyncRun.id, old)))
+    return len(old)
 
 
 # ---- for live feeds (no role rules: the feed serves everyone, subscribers filter)
