@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_K = TypeVar("_K")
 
 
 @dataclass(eq=False, slots=True)
@@ -32,25 +35,18 @@ class RunWaiter(Waiter):
     run_ids: set[int] = field(default_factory=set)
 
 
+_W = TypeVar("_W", bound=Waiter)
+
+
 class Hub:
     def __init__(self) -> None:
         self._waiters: dict[tuple[int, str], set[Waiter]] = {}
         self._status: dict[str, set[Waiter]] = {}  # per project code: dashboards
         self._runs: dict[int, set[RunWaiter]] = {}  # per project id: sync-run feeds
 
-    @contextmanager
-    def listen_runs(self, project_id: int) -> Iterator[RunWaiter]:
+    def listen_runs(self, project_id: int) -> AbstractContextManager[RunWaiter]:
         """Woken with the ids of the project's sync runs that changed."""
-        waiter = RunWaiter(None)
-        self._runs.setdefault(project_id, set()).add(waiter)
-        try:
-            yield waiter
-        finally:
-            waiters = self._runs.get(project_id)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._runs[project_id]
+        return _registered(self._runs, project_id, RunWaiter(None))
 
     def wake_runs(self, project_id: int, run_ids: Iterable[int]) -> None:
         ids = set(run_ids)
@@ -58,40 +54,20 @@ class Hub:
             waiter.run_ids |= ids
             waiter.event.set()
 
-    @contextmanager
-    def listen_status(self, project: str) -> Iterator[Waiter]:
+    def listen_status(self, project: str) -> AbstractContextManager[Waiter]:
         """Woken when anything that changes a project's sync status happens."""
-        waiter = Waiter(None)
-        self._status.setdefault(project, set()).add(waiter)
-        try:
-            yield waiter
-        finally:
-            waiters = self._status.get(project)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._status[project]
+        return _registered(self._status, project, Waiter(None))
 
     def wake_status(self, project: str) -> None:
         for waiter in self._status.get(project, ()):
             waiter.event.set()
 
-    @contextmanager
     def listen(
         self, project_id: int, user: str, tables: Iterable[int] | None = None
-    ) -> Iterator[Waiter]:
+    ) -> AbstractContextManager[Waiter]:
         """Register before reading, so that nothing committed after the read can be missed."""
         waiter = Waiter(frozenset(tables) if tables is not None else None)
-        key = (project_id, user)
-        self._waiters.setdefault(key, set()).add(waiter)
-        try:
-            yield waiter
-        finally:
-            waiters = self._waiters.get(key)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._waiters[key]
+        return _registered(self._waiters, (project_id, user), waiter)
 
     def wake(self, project_id: int, user: str, table_ids: Iterable[int]) -> None:
         tables = frozenset(table_ids)
@@ -108,3 +84,18 @@ class Hub:
     @property
     def subscribers(self) -> int:
         return sum(len(w) for w in self._waiters.values())
+
+
+@contextmanager
+def _registered(registry: dict[_K, set[_W]], key: _K, waiter: _W) -> Iterator[_W]:
+    """``waiter`` in ``registry[key]`` while the block runs; an emptied set goes, so that the
+    registry holds only what someone listens to."""
+    registry.setdefault(key, set()).add(waiter)
+    try:
+        yield waiter
+    finally:
+        waiters = registry.get(key)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del registry[key]
