@@ -33,15 +33,7 @@ from gateway.sync.horizon import horizon
 from gateway.sync.merge import LogEntry, merge
 from gateway.sync.pending import mark_delivered
 from gateway.sync.projects import open_user_data
-from gateway.sync.runs import (
-    Counters,
-    RunInfo,
-    RunsChanged,
-    SyncRunStatus,
-    device_sync,
-    device_trigger,
-    record_run,
-)
+from gateway.sync.runs import Counters, RunInfo, RunsChanged, SyncRunStatus, record_device_run
 from gateway.sync.selection import CatalogTable, check_known, select_tables
 
 LOCAL, REMOTE = "local", "remote"
@@ -309,14 +301,11 @@ async def _record_read(
                     )  # fmt: skip
                 if run_counters is None:
                     return None
-                return await record_run(
-                    session,
-                    await device_sync(session, scope.project_id, device_id, scope.user),
-                    SyncRunStatus.COMPLETED,
-                    run_counters,
-                    trigger=device_trigger("read", device_id, principal.user_id, scope.user),
+                return await record_device_run(
+                    session, scope.project_id, device_id, scope.user, SyncRunStatus.COMPLETED,
+                    run_counters, what="read", username=principal.user_id,
                     full_sync=not request.progress,
-                )
+                )  # fmt: skip
         except IntegrityError:  # the device's first two reads raced to register it
             if attempt == 2:
                 raise

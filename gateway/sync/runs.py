@@ -448,6 +448,36 @@ async def record_run(
     return _run(SyncRun(id=run_id, **row), sync.owner_id)
 
 
+async def record_device_run(
+    session: AsyncSession,
+    project_id: int,
+    device_id: str,
+    owner: str,
+    status: SyncRunStatus,
+    counters: Counters,
+    *,
+    what: str,
+    username: str,
+    full_sync: bool = False,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    error_detail: str | None = None,
+) -> RunInfo:
+    """One exchange of a device (``what``: a write, a read), as a finished run of the device's
+    own sync, which is created on first use."""
+    return await record_run(
+        session,
+        await device_sync(session, project_id, device_id, owner),
+        status,
+        counters,
+        trigger=device_trigger(what, device_id, username, owner),
+        full_sync=full_sync,
+        error_code=error_code,
+        error_message=error_message,
+        error_detail=error_detail,
+    )
+
+
 async def update_run(
     session: AsyncSession,
     run_id: int,

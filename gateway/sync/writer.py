@@ -49,16 +49,7 @@ from gateway.sync.conflicts import (
 from gateway.sync.cursor import Position
 from gateway.sync.devices import Direction, record_event, touch_device, universe
 from gateway.sync.projects import open_user_data
-from gateway.sync.runs import (
-    Counters,
-    RunInfo,
-    RunsChanged,
-    SyncRunStatus,
-    TriggerReason,
-    device_sync,
-    device_trigger,
-    record_run,
-)
+from gateway.sync.runs import Counters, RunInfo, RunsChanged, SyncRunStatus, record_device_run
 from gateway.sync.selection import CatalogTable, select_tables
 from gateway.sync.tables import ConflictPolicy
 from gateway.sync.validation import (
@@ -82,6 +73,7 @@ _CHUNK = 500  # keys per lookup: within SQLite's parameter limit
 # request never was the device's sync: not signed in, not allowed, no such project).
 _RUN_FAILURES = {e.code for e in (ValidationFailed, TableNotAllowed, Conflict, LimitExceeded)}
 _INVALID = {ValidationFailed.code, TableNotAllowed.code}  # actions with bad content
+_WHAT = "writeActions"  # a write, in its run's trigger reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,12 +208,15 @@ async def _record_refusal(
             except GatewayError:  # UNAUTHENTICATED, FORBIDDEN, NOT_FOUND: not its sync
                 return None
             invalid: list[dict[str, Any]] | None = refused.details.get("invalidActions")
-            return await record_run(
+            return await record_device_run(
                 session,
-                await device_sync(session, data.project_id, device_id, data.user),
+                data.project_id,
+                device_id,
+                data.user,
                 SyncRunStatus.FAILED,
                 _refused_counters(request.actions, invalid),
-                trigger=_trigger(request, principal, data.user),
+                what=_WHAT,
+                username=principal.user_id,
                 error_code=refused.code,
                 error_message=refused.message,
                 error_detail=json.dumps(invalid) if invalid is not None else None,
@@ -229,11 +224,6 @@ async def _record_refusal(
     except Exception:
         logger.exception("could not record the refused batch of device %r as a run", device_id)
         return None
-
-
-def _trigger(request: WriteRequest, principal: Principal, user: str) -> TriggerReason:
-    assert request.device_id is not None
-    return device_trigger("writeActions", request.device_id, principal.user_id, user)
 
 
 def _source_counters(actions: Sequence[IncomingAction]) -> dict[str, int]:
@@ -341,9 +331,10 @@ async def write_in_transaction(
         counters = _accepted_counters(
             request.actions, len(new), len(duplicates), len(played.superseded)
         )
-        sync = await device_sync(session, project_id, request.device_id, user)
-        trigger = _trigger(request, principal, user)
-        run = await record_run(session, sync, SyncRunStatus.COMPLETED, counters, trigger=trigger)
+        run = await record_device_run(
+            session, project_id, request.device_id, user, SyncRunStatus.COMPLETED, counters,
+            what=_WHAT, username=principal.user_id,
+        )  # fmt: skip
 
     tables = sorted({c.table.name: c.table for c in checked}.values(), key=lambda t: t.name)
     return WriteOutcome(
