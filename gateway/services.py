@@ -96,8 +96,7 @@ class Services:
                 await self.sync_runs_changed(await sweep_runs(self.db, timeout))
                 retention = self.settings.sync_run_retention_days
                 if retention and loop.time() >= next_prune:
-                    async with self.db.transaction() as session:
-                        pruned = await prune_finished_runs(session, utcnow(), retention)
+                    pruned = await prune_finished_runs(self.db, utcnow(), retention)
                     # A full batch means more wait: prune again at the next sweep.
                     pause = min(_PRUNE_SECONDS, retention * 86_400 / 4)
                     next_prune = loop.time() + (0 if pruned >= SWEEP_BATCH else pause)

@@ -222,7 +222,7 @@ async def test_finished_runs_are_pruned_after_their_retention(db: Database, sync
     await in_transaction(
         db, lambda s: domain.complete_run(s, recent.id, now=now - timedelta(days=29))
     )
-    pruned = await in_transaction(db, lambda s: domain.prune_finished_runs(s, now, 30))
+    pruned = await domain.prune_finished_runs(db, now, 30)
     assert pruned == 1
     left = await domain.list_runs(db, ALICE, sync_id)
     assert sorted(r.id for r in left.runs) == [recent.id, working.id]  # a WORKING run stays

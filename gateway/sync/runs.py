@@ -632,22 +632,22 @@ async def sweep_runs(
         ]
 
 
-async def prune_finished_runs(session: AsyncSession, now: datetime, retention_days: float) -> int:
+async def prune_finished_runs(db: Database, now: datetime, retention_days: float) -> int:
     """Delete finished runs that completed more than ``retention_days`` before ``now``, at most
     a sweep's batch at a time: every device read and write is a run, so unpruned they grow
-    without bound. Returns how many went."""
-    cutoff = now - timedelta(days=retention_days)
-    old = (
-        await session.scalars(
-            # Only finished runs have a completion time.
-            select(SyncRun.id)
-            .where(SyncRun.completed_at < cutoff)  # type: ignore[operator]
-            .order_by(SyncRun.completed_at)
-            .limit(SWEEP_BATCH)
-        )
-    ).all()
-    if old:
-        await session.execute(delete(SyncRun).where(in_values(session, SyncRun.id, old)))
+    without bound. Looks first without the write lock, like ``sweep_runs``. Returns how many
+    went."""
+    expired = SyncRun.completed_at < now - timedelta(days=retention_days)  # type: ignore[operator]
+    async with db.session() as session:  # only finished runs have a completion time
+        old = (
+            await session.scalars(
+                select(SyncRun.id).where(expired).order_by(SyncRun.completed_at).limit(SWEEP_BATCH)
+            )
+        ).all()
+    if not old:
+        return 0
+    async with db.transaction() as session:
+        await session.execute(delete(SyncRun).where(in_values(session, SyncRun.id, old), expired))
     return len(old)
 
 
