@@ -112,19 +112,6 @@ async def list_conflicts(
     )
 
 
-async def count_open(session: AsyncSession, project_id: int, user: str) -> int:
-    return (
-        await session.scalar(
-            select(func.count(ConflictRow.id)).where(
-                ConflictRow.project_id == project_id,
-                ConflictRow.user_id == user,
-                ConflictRow.status == ConflictStatus.OPEN.value,
-            )
-        )
-        or 0
-    )
-
-
 OnWrite = Callable[[WriteOutcome], Awaitable[None]]
 
 

@@ -31,12 +31,13 @@ from gateway.db.dialect import in_values
 from gateway.db.models import Action, Conflict
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput
-from gateway.sync.conflicts import ConflictKind
+from gateway.sync.actions import ActionType
+from gateway.sync.conflicts import ConflictKind, ConflictStatus, Version
 from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, device_health, display_name
 from gateway.sync.projects import load_catalog, open_user_data
 
 MAX_LISTED_CONFLICTS = 100  # the newest open ones; ``conflicts`` pages through all of them
-OPEN, DELETE = "OPEN", "DELETE"
+OPEN, DELETE = ConflictStatus.OPEN.value, ActionType.DELETE.value
 # What an open conflict asks of a person. Conflicts are recorded under LAST_WRITER_WINS (REJECT
 # refuses the batch instead), so the later change is already applied: KEPT_LATEST when the
 # record lives on with it (confirming is enough), MANUAL_REVIEW_REQUIRED when a deletion won and
@@ -274,20 +275,20 @@ async def _open_conflicts(
 
 def _conflict(row: Conflict, table: str, names: Mapping[str, str]) -> ConflictInfo:
     assert row.id is not None
-    winner, loser = row.winner.get("deviceId"), row.loser.get("deviceId")
+    won, lost = Version.from_json(row.winner), Version.from_json(row.loser)
+    winner, loser = won.device_id, lost.device_id
 
     def who(device: str | None) -> str:
         return names.get(device, device) if device else "a writer without a device"
 
     record = f"{table} record {row.record_key!r}"
-    by_action = {row.loser.get("action"): loser, row.winner.get("action"): winner}
-    if row.kind == "UPDATE_AFTER_DELETE" and {"UPDATE", "DELETE"} <= by_action.keys():
-        what = (
-            f"{who(by_action['UPDATE'])} updated {record}, which {who(by_action['DELETE'])} deleted"
-        )
+    by_action = {lost.action: loser, won.action: winner}
+    update, delete = ActionType.UPDATE, ActionType.DELETE
+    if row.kind == ConflictKind.UPDATE_AFTER_DELETE and {update, delete} <= by_action.keys():
+        what = f"{who(by_action[update])} updated {record}, which {who(by_action[delete])} deleted"
     else:
         what = f"{who(loser)} and {who(winner)} changed {record} without seeing each other's change"
-    if row.winner.get("action") == DELETE:
+    if won.action is ActionType.DELETE:
         outcome, resolution = (
             f"the later change, the deletion from {who(winner)}, was kept",
             MANUAL_REVIEW_REQUIRED,
