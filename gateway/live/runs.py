@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.types import utcnow
+from gateway.live.feeds import SharedFeeds
 from gateway.live.hub import Hub, RunWaiter
 from gateway.live.stream import check_token, wait_seconds
 from gateway.sync.runs import RunInfo, active_runs, run_scope, runs_by_id, runs_changed_since
@@ -118,30 +119,22 @@ class RunFeeds:
     """The feeds of the projects that have subscribers, started and stopped with them."""
 
     def __init__(self, db: Database, hub: Hub, poll_seconds: float) -> None:
-        self._db, self._hub, self._poll = db, hub, poll_seconds
-        self._feeds: dict[int, RunFeed] = {}
+        self._shared = SharedFeeds(lambda project_id: RunFeed(db, hub, project_id, poll_seconds))
 
     def watchers(self, project_id: int) -> int:
-        feed = self._feeds.get(project_id)
-        return len(feed.watches) if feed is not None else 0
+        return self._shared.watchers(project_id)
 
     @asynccontextmanager
     async def watch(
         self, project_id: int, visible: set[str] | None, sync_id: int | None
     ) -> AsyncIterator[RunWatch]:
-        feed = self._feeds.get(project_id)
-        if feed is None:
-            feed = self._feeds[project_id] = RunFeed(self._db, self._hub, project_id, self._poll)
-            feed.start()
-        watch = RunWatch(visible, sync_id)
-        feed.watches.add(watch)
-        try:
-            yield watch
-        finally:
-            feed.watches.discard(watch)
-            if not feed.watches:
-                del self._feeds[project_id]
-                await feed.stop()
+        async with self._shared.watch(project_id) as feed:
+            watch = RunWatch(visible, sync_id)
+            feed.watches.add(watch)
+            try:
+                yield watch
+            finally:
+                feed.watches.discard(watch)
 
 
 async def sync_run_changes(

@@ -19,13 +19,14 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
 from gateway.auth.principal import Principal, Role
 from gateway.db import Database
 from gateway.db.types import utcnow
+from gateway.live.feeds import SharedFeeds
 from gateway.live.hub import Hub, Waiter
 from gateway.live.stream import check_token, wait_seconds
 from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, list_devices, viewers
@@ -142,39 +143,16 @@ class StatusFeed:
                     await asyncio.wait_for(waiter.event.wait(), self._poll)
 
 
-class StatusFeeds:
+class StatusFeeds(SharedFeeds[str, StatusFeed]):
     """The feeds of the projects that have dashboards watching, started and stopped with them."""
 
     def __init__(self, db: Database, hub: Hub, rules: HealthRules, poll_seconds: float) -> None:
-        self._db, self._hub, self._rules, self._poll = db, hub, rules, poll_seconds
-        self._feeds: dict[str, tuple[StatusFeed, int]] = {}
+        super().__init__(lambda project: StatusFeed(db, hub, project, rules, poll_seconds))
+        self._rules = rules
 
     @property
     def rules(self) -> HealthRules:
         return self._rules
-
-    def watchers(self, project: str) -> int:
-        return self._feeds.get(project, (None, 0))[1]
-
-    def feed(self, project: str) -> StatusFeed | None:
-        return self._feeds.get(project, (None, 0))[0]
-
-    @asynccontextmanager
-    async def watch(self, project: str) -> AsyncIterator[StatusFeed]:
-        feed, watchers = self._feeds.get(project, (None, 0))
-        if feed is None:
-            feed = StatusFeed(self._db, self._hub, project, self._rules, self._poll)
-            feed.start()
-        self._feeds[project] = (feed, watchers + 1)
-        try:
-            yield feed
-        finally:
-            feed, watchers = self._feeds[project]
-            if watchers == 1:
-                del self._feeds[project]
-                await feed.stop()
-            else:
-                self._feeds[project] = (feed, watchers - 1)
 
 
 async def device_status_changes(
