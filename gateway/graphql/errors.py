@@ -1,4 +1,4 @@
-"""Every error reaches the client with an ``extensions.code``."""
+"""Every error reaches the client with an ``extensions.code``, on every transport."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import PreExecutionError
 
 from gateway.errors import BadUserInput, GatewayError
 
@@ -16,32 +17,55 @@ INTERNAL_ERROR_MESSAGE = "Unexpected error."
 
 
 def is_unexpected(error: GraphQLError) -> bool:
-    """An exception from inside the gateway, as opposed to a refused request."""
-    return error.path is not None and not isinstance(error.original_error, GatewayError)
+    """An exception from inside the gateway, as opposed to a refused request: raised by a
+    resolver (the error has a path) or by a subscription's stream (Strawberry wraps it without
+    a path or a place in the document). A request's own problems (syntax, validation, variables)
+    point at the document."""
+    original = error.original_error
+    if original is None or isinstance(original, GatewayError | GraphQLError):
+        return False
+    return error.path is not None or not error.nodes
 
 
 class ErrorCodes(SchemaExtension):
-    """Domain errors already carry their code. Errors without a path come from the request
-    itself (syntax, unknown fields, a bad enum value or variable) and are ``BAD_USER_INPUT``.
-    Anything else is a bug: its message may leak internals, so clients see a generic one."""
+    """Domain errors already carry their code. Errors of the request itself (syntax, unknown
+    fields, a bad enum value or variable) are ``BAD_USER_INPUT``. Anything else is a bug: its
+    message may leak internals (SQL, parameters), so clients see a generic one and the server
+    logs it in full.
+
+    HTTP results pass through ``on_operation``; results sent over WebSockets (both protocols,
+    subscriptions and queries alike) through ``on_stream_result``."""
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [self._coded(error) for error in errors]
+        _code(self.execution_context.result)
 
-    @staticmethod
-    def _coded(error: GraphQLError) -> GraphQLError:
-        if error.extensions and "code" in error.extensions:
-            return error
-        if is_unexpected(error):
-            return GraphQLError(
-                INTERNAL_ERROR_MESSAGE,
-                nodes=error.nodes,
-                path=error.path,
-                extensions={"code": "INTERNAL_SERVER_ERROR"},
-            )
-        error.extensions = {**(error.extensions or {}), "code": BadUserInput.code}
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        _code(result)
+        yield
+
+
+def _code(result: object) -> None:
+    """Code the errors of a result: Strawberry's, or graphql-core's on the HTTP path."""
+    errors = getattr(result, "errors", None)
+    if not errors:
+        return
+    request_error = isinstance(result, PreExecutionError)
+    result.errors = [_coded(error, request_error) for error in errors]  # type: ignore[attr-defined]
+
+
+def _coded(error: GraphQLError, request_error: bool) -> GraphQLError:
+    if error.extensions and "code" in error.extensions:
         return error
+    if not request_error and is_unexpected(error):
+        logger.error(
+            "unexpected error in %s", error.path or "a live stream", exc_info=error.original_error
+        )
+        return GraphQLError(
+            INTERNAL_ERROR_MESSAGE,
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR"},
+        )
+    error.extensions = {**(error.extensions or {}), "code": BadUserInput.code}
+    return error

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
@@ -15,7 +13,7 @@ from gateway.graphql.actions import ActionMutation, ActionQuery
 from gateway.graphql.caching import MAX_CACHED_OPERATIONS, ParseOnce
 from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery
-from gateway.graphql.errors import ErrorCodes, is_unexpected
+from gateway.graphql.errors import ErrorCodes
 from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
@@ -24,8 +22,6 @@ from gateway.graphql.runs import SyncRunMutation, SyncRunQuery, SyncRunSubscript
 from gateway.graphql.scalars import SCALARS
 from gateway.graphql.status import SyncStatusQuery, SyncStatusSubscription
 from gateway.graphql.system import SystemSubscription
-
-logger = logging.getLogger("gateway.graphql")
 
 
 @strawberry.type
@@ -66,10 +62,8 @@ class GatewaySchema(strawberry.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        # Refused requests are the client's business; only failures of the gateway are logged.
-        for error in errors:
-            if is_unexpected(error):
-                logger.error("unexpected error in %s", error.path, exc_info=error.original_error)
+        """Refused requests are the client's business; failures of the gateway are logged by
+        ``ErrorCodes`` when it masks them, on every transport."""
 
 
 def build_schema() -> strawberry.Schema:
