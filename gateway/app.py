@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from gateway.db.migrate import current_revision, head_revision, upgrade
-from gateway.graphql.schema import schema
+from gateway.graphql.schema import build_schema
 from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH, GatewayGraphQL
+from gateway.http_security import OriginPolicy, SecurityHeaders, cors
 from gateway.services import Services
 from gateway.settings import Settings
 
@@ -39,22 +42,40 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await services.db.dispose()
 
+    origins = OriginPolicy.from_settings(settings)
     graphql = GatewayGraphQL(
-        schema, connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds
+        build_schema(settings),
+        graphiql=settings.graphiql_enabled,
+        origins=origins,
+        connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds,
     )
-    app = Starlette(
-        routes=[
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql),
+        WebSocketRoute("/graphql", graphql),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+    ]
+    if settings.graphiql_enabled:
+        routes += [
             Route("/", lambda _: RedirectResponse("/graphql")),
-            Route("/graphql", graphql),
-            WebSocketRoute("/graphql", graphql),
             Mount(IDE_ASSETS_PATH, StaticFiles(directory=IDE_ASSETS_DIR)),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-        ],
-        lifespan=lifespan,
-    )
+        ]
+    app = GatewayApp(settings, origins, routes=routes, lifespan=lifespan)
     app.state.services = services
     return app
+
+
+class GatewayApp(Starlette):
+    """Starlette with the browser-facing layers outside its own error handling, so that even
+    its 500 answers carry the security headers (and CORS headers a frontend can read)."""
+
+    def __init__(self, settings: Settings, origins: OriginPolicy, **kwargs: Any) -> None:
+        self.settings = settings
+        self.origins = origins
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(cors(super().build_middleware_stack(), self.origins), self.settings)
 
 
 async def healthz(_: Request) -> Response:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -15,6 +17,9 @@ from gateway.auth.principal import Role
 from gateway.auth.tokens import TokenService, generate_secret
 from gateway.db import Database
 from gateway.settings import Environment, Settings, SettingsError
+
+if TYPE_CHECKING:
+    import uvicorn
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -59,6 +64,14 @@ async def _load_demo(settings: Settings) -> str:
     return f"demo project {summary.project!r}: tables {', '.join(summary.tables)}; users {users}"
 
 
+def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
+    """How the gateway runs under uvicorn, for ``gateway serve`` and the tests alike: without
+    a ``server`` header (it tells attackers what to try), plus the caller's ``options``."""
+    import uvicorn
+
+    return uvicorn.Config(app, server_header=False, **options)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -88,8 +101,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             f"Admin token (12 h), send as 'Authorization: Bearer <token>':\n{token}",
             flush=True,
         )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
-    return 0
+    server = uvicorn.Server(
+        uvicorn_config(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on
+        server.run()
+    return 0 if server.started else 3  # uvicorn.run's exit code for a failed start-up
 
 
 def cmd_migrate(_: argparse.Namespace, settings: Settings) -> int:

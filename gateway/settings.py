@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import cached_property
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./gateway.db"
 
@@ -100,6 +102,38 @@ class Settings(BaseSettings):
     push_max_attempts: int = Field(default=5, gt=0)
     push_retry_base_seconds: float = Field(default=0.5, gt=0)
 
+    # Browsers (see gateway/http_security.py). Introspection and GraphiQL: None follows the
+    # environment (on in development, off in production).
+    introspection: bool | None = Field(
+        default=None, description="__schema/__type queries (and name suggestions in errors)"
+    )
+    graphiql: bool | None = Field(default=None, description="the GraphiQL IDE at GET /graphql")
+    cors_origins: Annotated[tuple[str, ...] | None, NoDecode] = Field(
+        default=None,
+        description="comma-separated origins allowed to call from browsers (CORS and WebSocket "
+        "Origin); unset: localhost origins in development, none in production",
+    )
+    cors_allow_credentials: bool = False
+    hsts_seconds: int = Field(
+        default=31_536_000, ge=0, description="Strict-Transport-Security max-age; 0: none"
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return tuple(normalize_origin(str(v)) for v in value if str(v).strip())
+        return value
+
+    @model_validator(mode="after")
+    def _no_credentials_for_everyone(self) -> Settings:
+        if self.cors_allow_credentials and "*" in (self.cors_origins or ()):
+            # Every site could then act with the visitor's credentials.
+            raise ValueError("GATEWAY_CORS_ALLOW_CREDENTIALS=true needs a list of origins, not *")
+        return self
+
     @model_validator(mode="after")
     def _push_is_configured(self) -> Settings:
         if self.push_mode is PushMode.WEBHOOK and not self.push_endpoint:
@@ -122,6 +156,17 @@ class Settings(BaseSettings):
             # PyJWT warns on short HMAC keys; a short secret is guessable offline.
             raise ValueError("GATEWAY_JWT_SECRET must be at least 32 characters")
         return self
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return self._by_environment(self.introspection)
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self._by_environment(self.graphiql)
+
+    def _by_environment(self, value: bool | None) -> bool:
+        return self.environment is Environment.DEVELOPMENT if value is None else value
 
     @property
     def has_jwt_key(self) -> bool:
@@ -159,3 +204,32 @@ def normalize_database_url(url: str) -> str:
         f"unsupported database URL scheme {scheme!r}: use sqlite+aiosqlite:// or "
         "postgresql+asyncpg://"
     )
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalize_origin(text: str) -> str:
+    """An origin as browsers send it (``https://app.example.org``, ``http://localhost:5173``):
+    lower case, no trailing slash, no default port. ``*`` stands for every origin."""
+    text = text.strip().rstrip("/").lower()
+    if text == "*":
+        return text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not an origin: {text!r}") from exc
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or parts.username
+        or (parts.path or parts.query or parts.fragment)
+    ):
+        raise ValueError(
+            f"not an origin: {text!r} (expected scheme://host[:port], e.g. https://app.example.org)"
+        )
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is None or port == _DEFAULT_PORTS[parts.scheme]:
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}://{host}:{port}"

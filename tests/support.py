@@ -17,6 +17,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.auth.principal import Role
 from gateway.auth.tokens import TokenService
+from gateway.cli import uvicorn_config
 from gateway.settings import Settings
 
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -70,7 +71,8 @@ def serve_in_thread(app: Any) -> Iterator[int]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    # `gateway serve`'s configuration, so the tests see what production runs.
+    server = uvicorn.Server(uvicorn_config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ValidationCache
+from strawberry.extensions import DisableIntrospection, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -14,6 +16,7 @@ from gateway.graphql.caching import MAX_CACHED_OPERATIONS, ParseOnce
 from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery
 from gateway.graphql.errors import ErrorCodes
+from gateway.graphql.hardening import ExecutionWithoutSuggestions, ValidationWithoutSuggestions
 from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
@@ -22,6 +25,7 @@ from gateway.graphql.runs import SyncRunMutation, SyncRunQuery, SyncRunSubscript
 from gateway.graphql.scalars import SCALARS
 from gateway.graphql.status import SyncStatusQuery, SyncStatusSubscription
 from gateway.graphql.system import SystemSubscription
+from gateway.settings import Settings
 
 
 @strawberry.type
@@ -66,17 +70,23 @@ class GatewaySchema(strawberry.Schema):
         ``ErrorCodes`` when it masks them, on every transport."""
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(settings: Settings | None = None) -> strawberry.Schema:
+    """The schema, hardened when ``settings`` turn introspection off: ``__schema`` and
+    ``__type`` are refused at validation (``BAD_USER_INPUT``, from ``ErrorCodes``) and errors
+    suggest no names. Without settings (the published SDL), introspection is on."""
+    hardened = settings is not None and not settings.introspection_enabled
+    # Both caches live at module level; the factories only hand them to each request.
+    validation: list[Any] = (
+        [DisableIntrospection, ValidationWithoutSuggestions]
+        if hardened
+        else [lambda: ValidationCache(maxsize=MAX_CACHED_OPERATIONS)]
+    )
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        # Both caches live at module level; the factories only hand them to each request.
-        extensions=[
-            ParseOnce,
-            lambda: ValidationCache(maxsize=MAX_CACHED_OPERATIONS),
-            ErrorCodes,
-        ],
+        extensions=[ParseOnce, *validation, ErrorCodes],
+        execution_context_class=ExecutionWithoutSuggestions if hardened else None,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
 
