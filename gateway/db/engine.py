@@ -8,11 +8,13 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 
 from gateway.settings import normalize_database_url
 
@@ -75,6 +77,27 @@ class Database:
                 )
             yield session
 
+    @asynccontextmanager
+    async def schema_change(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction for migrations. SQLite alters a table by building a copy and dropping
+        the original, and dropping a table that others refer to would cascade to their rows:
+        its migrations run on a connection of their own without foreign key enforcement, and
+        ``PRAGMA foreign_key_check`` must find nothing amiss before they commit."""
+        if self.backend == "postgresql":
+            async with self.write_engine.begin() as conn:
+                yield conn
+            return
+        engine = create_async_engine(self.url, poolclass=NullPool)
+        _configure_sqlite(engine, foreign_keys=False)
+        try:
+            async with engine.execution_options(**{_IMMEDIATE: True}).begin() as conn:
+                yield conn
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
+        finally:
+            await engine.dispose()
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -83,7 +106,7 @@ class Database:
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool = True) -> None:
     """Take over SQLite's transaction handling from the driver.
 
     The driver's implicit deferred BEGIN lets two writers both read and then fail to upgrade
@@ -99,7 +122,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         for pragma in (
             "journal_mode=WAL",
             "synchronous=NORMAL",
-            "foreign_keys=ON",
+            f"foreign_keys={'ON' if foreign_keys else 'OFF'}",
             "busy_timeout=30000",
         ):
             cursor.execute(f"PRAGMA {pragma}")

@@ -39,7 +39,7 @@ async def current_revision(db: Database) -> str | None:
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision``. Replicas starting together on PostgreSQL take turns
     through an advisory lock, so only one of them applies each step."""
-    async with db.write_engine.begin() as conn:
+    async with db.schema_change() as conn:
         if db.backend == "postgresql":
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
@@ -48,5 +48,5 @@ async def upgrade(db: Database, revision: str = "head") -> None:
 
 
 async def downgrade(db: Database, revision: str) -> None:
-    async with db.write_engine.begin() as conn:
+    async with db.schema_change() as conn:
         await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))

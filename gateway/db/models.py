@@ -40,13 +40,29 @@ def _project_fk() -> Any:
 
 
 class Project(SQLModel, table=True):
-    """A data space: SenSeeAct's project, CSPro's data source."""
+    """A data space: SenSeeAct's project, CSPro's data source. Only its members (and admins)
+    reach it, or every authenticated user when it is ``open``."""
 
     __tablename__ = "projects"
 
     id: int | None = Field(default=None, primary_key=True)
     code: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
+    open: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProjectMember(SQLModel, table=True):
+    """A user who may use a project (SenSeeAct: "users need to have access to the project")."""
+
+    __tablename__ = "project_members"
+    __table_args__ = (Index(None, "user_id"),)  # the projects of one caller
+
+    project_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    )
+    user_id: str = Field(primary_key=True, max_length=255)
+    added_by: str = Field(max_length=255)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -216,16 +232,17 @@ class PushRegistration(SQLModel, table=True):
 
 
 class Device(SQLModel, table=True):
-    """A sync client of a project: every name it has been seen under (CSPro: a server whose
-    URL changed has both), its type and version, whose data it syncs, first and last seen."""
+    """A sync client of one user's data in a project, identified by (project, owner, deviceId):
+    the same deviceId under another user is another device. Every name it has been seen under
+    (CSPro: a server whose URL changed has both), its type and version, first and last seen."""
 
     __tablename__ = "devices"
 
     project_id: int = Field(
         sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     )
+    owner_id: str = Field(primary_key=True, max_length=255)
     device_id: str = Field(primary_key=True, max_length=255)
-    owner_id: str = Field(max_length=255, index=True)
     names: list[str] = Field(default_factory=list, sa_type=JSONDocument)
     device_type: str | None = Field(default=None, max_length=100)
     version: str | None = Field(default=None, max_length=100)
@@ -238,14 +255,15 @@ class SyncEvent(SQLModel, table=True):
     """One put or get between a device and the gateway (or another service), CSPro's history."""
 
     __tablename__ = "sync_events"
-    __table_args__ = (Index(None, "project_id", "device_id", "id"),)
+    # A device is (project, user, deviceId): its history is found by all three.
+    __table_args__ = (Index(None, "project_id", "user_id", "device_id", "id"),)
 
     id: int | None = Field(default=None, sa_column=Column(LogId, primary_key=True))
     project_id: int = _project_fk()
     device_id: str = Field(max_length=255)
     device_name: str = Field(max_length=255)
     username: str = Field(max_length=255, description="who synced")
-    user_id: str = Field(max_length=255, index=True, description="whose data")
+    user_id: str = Field(max_length=255, description="whose data: the device's owner")
     direction: str = Field(max_length=3)
     universe: str = Field(default="", sa_type=Text)
     partial: bool = False
@@ -253,21 +271,22 @@ class SyncEvent(SQLModel, table=True):
 
 
 class DeliveredProgress(SQLModel, table=True):
-    """What a device has received of one table: where its reads (or its acknowledgement) left
-    it in the log. Records changed after it, by another device, are pending towards it."""
+    """What a device (of ``user_id``) has received of one table: where its reads (or its
+    acknowledgement) left it in the log. Records changed after it, by another device, are
+    pending towards it."""
 
     __tablename__ = "delivered_progress"
 
     project_id: int = Field(
         sa_column=Column(Integer, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     )
+    user_id: str = Field(primary_key=True, max_length=255)
     device_id: str = Field(primary_key=True, max_length=255)
     table_id: int = Field(
         sa_column=Column(
             Integer, ForeignKey("project_tables.id", ondelete="CASCADE"), primary_key=True
         )
     )
-    user_id: str = Field(max_length=255)
     xid: int = Field(sa_type=BigInteger)
     position: int = Field(sa_type=BigInteger)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -303,13 +322,13 @@ class Conflict(SQLModel, table=True):
 class Sync(SQLModel, table=True):
     """Census's sync: a named, configured exchange between a project and one device (each
     device has at most one, created on its first use) or one external job (no ``device_id``).
-    ``owner_id`` is the user whose data it syncs."""
+    ``owner_id`` is the user whose data it syncs, and the owner of its device."""
 
     __tablename__ = "syncs"
     __table_args__ = (
-        # NULLs are distinct on both databases: any number of external jobs per project.
-        UniqueConstraint("project_id", "device_id"),
-        Index(None, "project_id", "owner_id"),
+        # One sync per device, which is (project, owner, deviceId). NULLs are distinct on both
+        # databases: any number of external jobs per project and owner.
+        UniqueConstraint("project_id", "owner_id", "device_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -29,7 +29,7 @@ def run_migrations(connection: Connection) -> None:
 async def _run_standalone() -> None:
     db = Database(Settings().database_url)
     try:
-        async with db.write_engine.begin() as conn:
+        async with db.schema_change() as conn:
             await conn.run_sync(run_migrations)
     finally:
         await db.dispose()
