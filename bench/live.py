@@ -80,7 +80,7 @@ GRACE_SECONDS = 1.0
 RSS_SETTLE_SECONDS = 5.0
 
 CREATE_PROJECT = """
-mutation ($code: String!) { createProject(code: $code, name: "Benchmark") { code } }
+mutation ($code: String!) { createProject(code: $code, name: "Benchmark", open: true) { code } }
 """
 DEFINE_TABLE = """
 mutation ($project: String!, $name: String!, $fields: [FieldInput!]!) {

@@ -63,7 +63,7 @@ HTTP_TIMEOUT_SECONDS = 120.0
 SEED = 2024  # the same actions on every run
 
 CREATE_PROJECT = """
-mutation ($code: String!) { createProject(code: $code, name: "Benchmark") { code } }
+mutation ($code: String!) { createProject(code: $code, name: "Benchmark", open: true) { code } }
 """
 DEFINE_TABLE = """
 mutation ($project: String!, $name: String!, $fields: [FieldInput!]!) {

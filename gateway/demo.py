@@ -67,7 +67,7 @@ async def load_demo(db: Database) -> DemoSummary:
     registry = UserRegistry(db)
     for user in DEMO_USERS:
         await registry.remember(user)
-    existing = await projects.find_project(db, DEMO_PROJECT)
+    existing = await projects.find_project(db, DEMO_ADMIN, DEMO_PROJECT)
     if existing is None:
         await projects.create_project(db, DEMO_ADMIN, DEMO_PROJECT, "Demo: steps, patients, notes")
         declared: set[str] = set()
@@ -76,6 +76,9 @@ async def load_demo(db: Database) -> DemoSummary:
     for spec in DEMO_TABLES:
         if spec.name not in declared:
             await projects.define_table(db, DEMO_ADMIN, DEMO_PROJECT, spec)
+    # A closed project: its patients and their doctor are members (admins reach it anyway).
+    for member in DEMO_USERS[1:]:
+        await projects.add_member(db, DEMO_ADMIN, DEMO_PROJECT, member.user_id)
     # alice lets her doctor see her data; bob does not.
     await grants.grant_access(db, DEMO_ADMIN, DEMO_PROJECT, "dr-carol", user="alice")
     # Written with fixed identities, so loading again finds them as duplicates.

@@ -71,6 +71,15 @@ class Services:
         except Exception:
             logger.exception("could not announce a status change of %s", project)
 
+    async def access_changed(self, project_id: int) -> None:
+        """Who may see what changed in a project (a grant, a membership): its live
+        subscriptions look again, at once here and, through the bus, on every replica (the
+        others re-check within ``GATEWAY_LIVE_POLL_SECONDS`` anyway)."""
+        try:
+            await self.announcer.announce_access(project_id)
+        except Exception:
+            logger.exception("could not announce an access change in project %s", project_id)
+
     async def sync_runs_changed(self, runs: Iterable[RunInfo]) -> None:
         """Runs changed (committed): wake their live subscribers on every replica. Best effort,
         like ``after_write``: a lost wake-up is caught by the feeds' periodic re-read."""

@@ -13,7 +13,7 @@ from gql.client import AsyncClientSession
 from gql.transport.websockets import WebsocketsTransport
 
 from gateway.auth.principal import Role
-from tests.support import GatewayServer, GraphQLHttp
+from tests.support import GatewayServer, GraphQLHttp, create_project
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
 
@@ -33,7 +33,7 @@ WRITE = """mutation($actions: [ActionInput!]!, $deviceId: String, $user: String)
 
 async def make_project(server: GatewayServer) -> None:
     admin = server.client(server.token("root", Role.ADMIN))
-    await admin.data('mutation { createProject(code: "live", name: "Live") { code } }')
+    await create_project(admin, "live", "Live")
     for table in ("notes", "steps"):
         await admin.data(
             f'mutation {{ defineTable(project: "live", name: "{table}", '

@@ -121,3 +121,26 @@ class GraphQLHttp:
 
 def error_code(error: dict[str, Any]) -> str:
     return error["extensions"]["code"]
+
+
+# The users the tests sign in as; projects made for a test have them all as members.
+MEMBERS = ("alice", "bob", "dr-carol", "jane", "jackw")
+
+
+async def create_project(
+    admin: GraphQLHttp, code: str, name: str, members: tuple[str, ...] = MEMBERS
+) -> None:
+    """A project as an admin makes one: closed (the default), then its members added."""
+    await admin.data(
+        "mutation($code: String!, $name: String!) { createProject(code: $code, name: $name) "
+        "{ code } }",
+        code=code,
+        name=name,
+    )
+    for user in members:
+        await admin.data(
+            "mutation($code: String!, $user: String!) { addProjectMember(project: $code, "
+            "user: $user) { code } }",
+            code=code,
+            user=user,
+        )

@@ -57,8 +57,15 @@ TABLES = (
 )
 
 
+MEMBERS = ("alice", "bob", "dr-carol")
+
+
 async def make_study(db: Database) -> None:
+    """The study project, closed like every project by default, with alice, bob and dr-carol
+    as its members."""
     await projects.create_project(db, ADMIN, PROJECT, "Study")
+    for member in MEMBERS:
+        await projects.add_member(db, ADMIN, PROJECT, member)
     for spec in TABLES:
         await projects.define_table(db, ADMIN, PROJECT, spec)
 

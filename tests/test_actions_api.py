@@ -14,7 +14,7 @@ from gateway.auth.principal import Role
 from gateway.db import Database
 from gateway.db.models import Action, Record
 from gateway.settings import Settings
-from tests.support import GatewayServer, GraphQLHttp, error_code, settings_for
+from tests.support import GatewayServer, GraphQLHttp, create_project, error_code, settings_for
 
 WRITE = """mutation(
   $project: String!, $actions: [ActionInput!]!, $deviceId: String, $user: String
@@ -49,7 +49,7 @@ def action(record: str, kind: str = "INSERT", time: int = SEED_TIME, order: int 
 
 async def set_up(server: GatewayServer) -> GraphQLHttp:
     admin = server.client(server.token("root", Role.ADMIN))
-    await admin.data('mutation { createProject(code: "study", name: "Study") { code } }')
+    await create_project(admin, "study", "Study")
     await admin.data(
         """mutation { defineTable(project: "study", name: "steps", fields: [
              {name: "utcTime", type: INT, required: true}, {name: "localTime", type: DATETIME},

@@ -15,6 +15,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
+from gateway.auth.principal import Principal, Role
 from gateway.db import Database
 from gateway.db.migrate import head_revision
 from gateway.db.models import Action, Conflict, Record, Sync, SyncRun
@@ -97,7 +98,7 @@ async def test_migrate_and_demo_are_repeatable(database_url: str, tmp_path: Path
         assert demo.returncode == 0, demo.stderr
     db = Database(database_url)
     try:
-        project = await find_project(db, "demo")
+        project = await find_project(db, Principal("root", Role.ADMIN), "demo")
     finally:
         await db.dispose()
     assert project is not None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.auth.principal import Role
-from tests.support import GatewayServer, GraphQLHttp, error_code
+from tests.support import GatewayServer, GraphQLHttp, create_project, error_code
 
 SESSION = f"{7:032x}"
 WRITE = """mutation($actions: [ActionInput!]!, $deviceId: String) {
@@ -66,7 +66,7 @@ class Device:
 
 async def make_timer(server: GatewayServer, policy: str) -> GraphQLHttp:
     admin = server.client(server.token("root", Role.ADMIN))
-    await admin.data('mutation { createProject(code: "timer", name: "Timer") { code } }')
+    await create_project(admin, "timer", "Timer")
     defined = await admin.data(
         """mutation($policy: ConflictPolicy!) { defineTable(project: "timer", name: "sessions",
              fields: [{name: "start", type: INT, required: true}, {name: "end", type: INT}],

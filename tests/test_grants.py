@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from gateway.auth.principal import Role
 from gateway.db import Database
 from gateway.db.models import AccessGrant
-from tests.support import GatewayServer, GraphQLHttp, error_code
+from tests.support import GatewayServer, GraphQLHttp, create_project, error_code
 
 GRANT = """mutation($project: String!, $grantee: String!, $user: String) {
   grantAccess(project: $project, grantee: $grantee, user: $user) { project user grantee grantedBy }
@@ -22,7 +22,7 @@ ME = "{ me { id grants { project user grantee grantedBy } } }"
 @pytest.fixture
 async def alice(server: GatewayServer) -> GraphQLHttp:
     admin = server.client(server.token("root", Role.ADMIN))
-    await admin.data('mutation { createProject(code: "study", name: "Study") { code } }')
+    await create_project(admin, "study", "Study")
     return server.client(server.token("alice", Role.PATIENT))
 
 

@@ -21,7 +21,7 @@ from tests.live_support import (
     take,
     write_notes,
 )
-from tests.support import GatewayServer, GraphQLHttp, settings_for
+from tests.support import GatewayServer, GraphQLHttp, create_project, settings_for
 
 pytestmark = pytest.mark.parametrize("protocol", PROTOCOLS)
 
@@ -146,7 +146,7 @@ async def test_project_without_tables_ends_with_no_data(
     server: GatewayServer, protocol: str
 ) -> None:
     admin = server.client(server.token("root", Role.ADMIN))
-    await admin.data('mutation { createProject(code: "empty", name: "Empty") { code } }')
+    await create_project(admin, "empty", "Empty")
     async with (
         live_session(server, server.token("alice", Role.PATIENT), protocol) as session,
         subscription(session, project="empty") as stream,

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.auth.principal import Role
 from gateway.settings import Settings
-from tests.support import GatewayServer, GraphQLHttp, error_code, settings_for
+from tests.support import GatewayServer, GraphQLHttp, create_project, error_code, settings_for
 
 WRITE = """mutation($actions: [ActionInput!]!, $deviceId: String) {
   writeActions(project: "census", actions: $actions, deviceId: $deviceId) { accepted }
@@ -49,7 +49,7 @@ def case(n: int, kind: str = "INSERT", time: int = 1, **data: Any) -> dict[str, 
 
 async def census(server: GatewayServer) -> GraphQLHttp:
     admin = server.client(server.token("root", Role.ADMIN))
-    await admin.data('mutation { createProject(code: "census", name: "Census") { code } }')
+    await create_project(admin, "census", "Census")
     await admin.data(
         """mutation { defineTable(project: "census", name: "households", keyField: "caseKey",
              fields: [{name: "caseKey", type: STRING, required: true},

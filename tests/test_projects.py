@@ -93,12 +93,16 @@ async def test_create_project_define_tables_and_list_them(admin: GraphQLHttp) ->
     assert (await admin.data('{ project(code: "nope") { name } }'))["project"] is None
 
 
-async def test_every_authenticated_role_can_list_projects(
+async def test_every_role_lists_the_projects_it_may_use(
     server: GatewayServer, admin: GraphQLHttp
 ) -> None:
     await admin.data(CREATE, code="shared", name="Shared")
+    await admin.data(CREATE, code="closed", name="Closed")
+    await admin.data('mutation { addProjectMember(project: "shared", user: "alice") { code } }')
     patient = server.client(server.token("alice", Role.PATIENT))
     assert (await patient.data("{ projects { code } }"))["projects"] == [{"code": "shared"}]
+    listed = (await admin.data("{ projects { code members } }"))["projects"]
+    assert listed == [{"code": "closed", "members": []}, {"code": "shared", "members": ["alice"]}]
     assert error_code(await server.client().error("{ projects { code } }")) == "UNAUTHENTICATED"
 
 

@@ -33,7 +33,10 @@ def test_contract_names_from_the_design_are_in_the_schema() -> None:
         "scalar DateTime",
         "enum FieldType {\n  STRING\n  INT\n  FLOAT\n  BOOLEAN\n  DATETIME\n  JSON\n}",
         "input FieldInput {\n  name: String!\n  type: FieldType!\n  required: Boolean! = false\n}",
-        "createProject(code: String!, name: String!): Project!",
+        "createProject(\n    code: String!\n    name: String!\n",
+        "open: Boolean! = false\n  ): Project!",
+        "addProjectMember(project: String!, user: String!): Project!",
+        "removeProjectMember(project: String!, user: String!): Boolean!",
         "me: Me!",
     ):
         assert fragment in sdl

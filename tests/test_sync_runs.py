@@ -34,6 +34,8 @@ HOUR = timedelta(hours=1)
 async def sync_id(db: Database) -> int:
     """An external job's sync of alice's data in project "study"."""
     await projects.create_project(db, ADMIN, "study", "Study")
+    for member in ("alice", "bob", "dr-carol"):
+        await projects.add_member(db, ADMIN, "study", member)
     notes = build_table_spec("notes", (FieldSpec("text", FieldType.STRING),), None)
     await projects.define_table(db, ADMIN, "study", notes)
     return (await domain.create_sync(db, ALICE, "study", "export", include_tables=["notes"])).id

@@ -15,7 +15,7 @@ from gateway.db.models import Conflict, Device, ProjectTable
 from gateway.db.types import utcnow
 from gateway.settings import Settings
 from gateway.sync.status import span
-from tests.support import GatewayServer, GraphQLHttp, error_code, settings_for
+from tests.support import GatewayServer, GraphQLHttp, create_project, error_code, settings_for
 
 REPORT = """query($user: String, $includeDevices: Boolean! = true,
                   $checkConflicts: Boolean! = false, $lastHours: Int! = 24) {
@@ -48,7 +48,7 @@ HEARTBEAT = """mutation($id: String!, $name: String, $type: String, $version: St
 async def regardingwork(server: GatewayServer) -> GraphQLHttp:
     """The project, with a session table and a preferences table; jane's client."""
     admin = server.client(server.token("root", Role.ADMIN))
-    await admin.data('mutation { createProject(code: "rw", name: "RegardingWork") { code } }')
+    await create_project(admin, "rw", "RegardingWork")
     for table, field, kind in (("sessions", "minutes", "INT"), ("preferences", "theme", "STRING")):
         await admin.data(
             f'mutation {{ defineTable(project: "rw", name: "{table}", '

@@ -68,12 +68,20 @@ class AccessMutation:
         grant = await domain.grant_access(
             info.context.db, info.context.principal, project, grantee, user
         )
+        # Live dashboards of the grantee may now show more.
+        await info.context.services.access_changed(grant.project_id)
         return AccessGrant.from_domain(grant)
 
-    @strawberry.mutation(description="Withdraw a grant; false when there was none.")
+    @strawberry.mutation(
+        description="Withdraw a grant; false when there was none. The grantee's live "
+        "subscriptions of your data end."
+    )
     async def revoke_access(
         self, info: Info, project: str, grantee: str, user: str | None = None
     ) -> bool:
-        return await domain.revoke_access(
+        revoked = await domain.revoke_access(
             info.context.db, info.context.principal, project, grantee, user
         )
+        if revoked is not None:
+            await info.context.services.access_changed(revoked)
+        return revoked is not None

@@ -21,7 +21,10 @@ SyncDirection = strawberry.enum(
 )
 
 
-@strawberry.type(description="A sync client: every name it had, its type, version, owner.")
+@strawberry.type(
+    description="A sync client of one user's data: every name it had, its type, version, owner. "
+    "The same deviceId under another user is another device."
+)
 class Device:
     project: str
     device_id: str
@@ -125,6 +128,13 @@ def _pending_case(case: domain.PendingCase) -> PendingCase:
     return PendingCase(key=case.key, position=Long(case.position), uuid=case.uuid)
 
 
+_USER = "user: whose device (omitted: yours); a device is known within its user's devices only."
+_NAMED = (
+    "deviceName names one of user's devices (omitted user: yours): its deviceId, or any name "
+    "it has had; a name several of them have had is BAD_USER_INPUT listing their deviceIds."
+)
+
+
 def _rules(info: Info) -> domain.HealthRules:
     settings = info.context.services.settings
     return domain.HealthRules(settings.device_stale_seconds, settings.device_offline_seconds)
@@ -132,6 +142,7 @@ def _rules(info: Info) -> domain.HealthRules:
 
 @strawberry.type(name="SyncService", description="A device that synced, with every name it had.")
 class SyncServiceInfo:
+    user: str = strawberry.field(description="Whose data the device syncs.")
     device_id: str
     device_names: list[str]
     first_sync_time: datetime
@@ -149,34 +160,58 @@ class DeviceQuery:
         )
         return [Device.from_domain(d) for d in found]
 
-    @strawberry.field(description="One device; null when there is none (or not yours).")
-    async def device(self, info: Info, project: str, device_id: str) -> Device | None:
+    @strawberry.field(
+        description=f"One device of a user; null when that user has none of this id. {_USER}"
+    )
+    async def device(
+        self, info: Info, project: str, device_id: str, user: str | None = None
+    ) -> Device | None:
         found = await domain.get_device(
-            info.context.db, info.context.principal, device_id, project, rules=_rules(info)
+            info.context.db,
+            info.context.principal,
+            project,
+            device_id,
+            user=user,
+            rules=_rules(info),
         )
         return Device.from_domain(found) if found else None
 
     @strawberry.field(
         description="Records whose current version has not reached the device known as "
-        "deviceName (pending towards the device; what waits on it is its pendingUp)."
+        f"deviceName (pending towards the device; what waits on it is its pendingUp). {_NAMED}"
     )
     async def cases_pending_sync(
-        self, info: Info, project: str, device_name: str, first: int = 50, after: str | None = None
+        self,
+        info: Info,
+        project: str,
+        device_name: str,
+        user: str | None = None,
+        first: int = 50,
+        after: str | None = None,
     ) -> PendingCaseConnection:
         cases, more = await domain.cases_pending_sync(
-            info.context.db, info.context.principal, project, device_name,
-            first=first, after=after,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            project,
+            device_name,
+            user=user,
+            first=first,
+            after=after,
+        )
         edges = [PendingCaseEdge(cursor=c, node=_pending_case(case)) for c, case in cases]
         return PendingCaseConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
         )
 
-    @strawberry.field(description="A case's status towards the device known as deviceName.")
-    async def case_status(self, info: Info, project: str, key: str, device_name: str) -> CaseStatus:
+    @strawberry.field(
+        description=f"A case's status towards the device known as deviceName. {_NAMED}"
+    )
+    async def case_status(
+        self, info: Info, project: str, key: str, device_name: str, user: str | None = None
+    ) -> CaseStatus:
         status = await domain.case_status(
-            info.context.db, info.context.principal, project, key, device_name
+            info.context.db, info.context.principal, project, key, device_name, user
         )
         return CaseStatus(
             key=status.case.key,
@@ -186,17 +221,21 @@ class DeviceQuery:
         )
 
     @strawberry.field(
-        description="The latest put and get, of one device when deviceName (any name it had, "
-        "or its deviceId) is given."
+        description="The latest put and get: of one device when deviceName is given, else of "
+        f"user's devices when user is given, else of every device you may see. {_NAMED}"
     )
     async def sync_summary(
-        self, info: Info, project: str, device_name: str | None = None
+        self, info: Info, project: str, device_name: str | None = None, user: str | None = None
     ) -> SyncSummary:
         db, principal = info.context.db, info.context.principal
-        put = await domain.last_event(db, principal, project, domain.Direction.PUT, device_name)
-        get = await domain.last_event(db, principal, project, domain.Direction.GET, device_name)
+        put = await domain.last_event(
+            db, principal, project, domain.Direction.PUT, device_name, user
+        )
+        get = await domain.last_event(
+            db, principal, project, domain.Direction.GET, device_name, user
+        )
         pending = (
-            await domain.pending_count(db, principal, project, device_name)
+            await domain.pending_count(db, principal, project, device_name, user)
             if device_name is not None
             else None
         )
@@ -206,20 +245,30 @@ class DeviceQuery:
             cases_pending_sync=pending,
         )
 
-    @strawberry.field(description="Sync events, newest first.")
+    @strawberry.field(
+        description="Sync events, newest first: of one device when deviceName is given, else of "
+        f"user's devices when user is given, else of every device you may see. {_NAMED}"
+    )
     async def sync_history(
         self,
         info: Info,
         project: str,
         device_name: str | None = None,
+        user: str | None = None,
         direction: SyncDirection | None = None,
         first: int = 50,
         after: str | None = None,
     ) -> SyncEventConnection:
         page = await domain.sync_history(
-            info.context.db, info.context.principal, project,
-            device_name=device_name, direction=direction, first=first, after=after,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            project,
+            device_name=device_name,
+            user=user,
+            direction=direction,
+            first=first,
+            after=after,
+        )
         edges = [SyncEventEdge(cursor=e.cursor, node=SyncEvent.from_domain(e)) for e in page.events]
         return SyncEventConnection(
             edges=edges,
@@ -228,11 +277,14 @@ class DeviceQuery:
             ),
         )
 
-    @strawberry.field(description="Each device that synced: its names, first and last sync.")
+    @strawberry.field(
+        description="Each device you may see that synced: its names, first and last sync."
+    )
     async def sync_services(self, info: Info, project: str) -> list[SyncServiceInfo]:
         services = await domain.sync_services(info.context.db, info.context.principal, project)
         return [
             SyncServiceInfo(
+                user=s.user,
                 device_id=s.device_id,
                 device_names=s.device_names,
                 first_sync_time=s.first_sync_time,
@@ -246,7 +298,7 @@ class DeviceQuery:
 class DeviceMutation:
     @strawberry.mutation(
         description="A device's heartbeat: a name (every name is kept), type, version and how "
-        "many local changes wait to be sent."
+        f"many local changes wait to be sent. Answers with the device's health. {_USER}"
     )
     async def report_device(
         self,
@@ -260,9 +312,17 @@ class DeviceMutation:
         user: str | None = None,
     ) -> Device:
         device = await domain.report_device(
-            info.context.db, info.context.principal, project, device_id, user=user,
-            name=name, device_type=type, version=version, pending_up=pending_up,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            project,
+            device_id,
+            user=user,
+            name=name,
+            device_type=type,
+            version=version,
+            pending_up=pending_up,
+            rules=_rules(info),
+        )
         await info.context.services.status_changed(project)
         return Device.from_domain(device)
 

@@ -55,12 +55,18 @@ class LiveSubscription:
 
     @strawberry.subscription(
         description="Device health for dashboards: first every device you may see, then each "
-        "device whose status changes (computed once per change for all watchers)."
+        "device whose status changes (computed once per change for all watchers). Ends with "
+        "FORBIDDEN when your access to a device shown is withdrawn."
     )
     async def device_status_changed(self, info: Info, project: str) -> AsyncGenerator[Device, None]:
         context = info.context
         with context.subscription_slot():
             async for device in device_status_changes(
-                context.services.status_feeds, context.db, context.principal, project
+                context.services.status_feeds,
+                context.db,
+                context.services.hub,
+                context.principal,
+                project,
+                context.services.settings.live_poll_seconds,
             ):
                 yield Device.from_domain(device)

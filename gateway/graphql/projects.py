@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -57,20 +58,30 @@ class Table:
         )
 
 
-@strawberry.type(description="A data space with declared tables.")
+@strawberry.type(description="A data space with declared tables, used by its members.")
 class Project:
     code: str
     name: str
+    open: bool = strawberry.field(
+        description="Every signed-in user may use it; otherwise only its members (and admins)."
+    )
     created_at: datetime
     tables: list[Table]
+    members: list[str] = strawberry.field(
+        description="The users who may use it (an open project admits everyone besides). Admins "
+        "see all of them; others see themselves and, professionals, the users who granted them "
+        "access here."
+    )
 
     @classmethod
     def from_domain(cls, project: domain.ProjectInfo) -> Project:
         return cls(
             code=project.code,
             name=project.name,
+            open=project.open,
             created_at=project.created_at,
             tables=[Table.from_domain(t) for t in project.tables],
+            members=list(project.members),
         )
 
 
@@ -83,24 +94,58 @@ class FieldInput:
 
 @strawberry.type
 class ProjectQuery:
-    @strawberry.field(description="All projects, ordered by code, with their tables.")
+    @strawberry.field(
+        description="The projects you may use (admins: all), ordered by code, with their tables."
+    )
     async def projects(self, info: Info) -> list[Project]:
-        _ = info.context.principal
-        return [Project.from_domain(p) for p in await domain.list_projects(info.context.db)]
+        found = await domain.list_projects(info.context.db, info.context.principal)
+        return [Project.from_domain(p) for p in found]
 
-    @strawberry.field(description="One project by code; null when there is none.")
+    @strawberry.field(
+        description="One project by code; null when there is none, FORBIDDEN when you are not "
+        "one of its members."
+    )
     async def project(self, info: Info, code: str) -> Project | None:
-        _ = info.context.principal
-        found = await domain.find_project(info.context.db, code)
+        found = await domain.find_project(info.context.db, info.context.principal, code)
         return Project.from_domain(found) if found else None
 
 
 @strawberry.type
 class ProjectMutation:
-    @strawberry.mutation(description="Create a project (admins only).")
-    async def create_project(self, info: Info, code: str, name: str) -> Project:
-        created = await domain.create_project(info.context.db, info.context.principal, code, name)
+    @strawberry.mutation(
+        description="Create a project (admins only). Only its members may use it (add them with "
+        "addProjectMember), or every signed-in user when it is open."
+    )
+    async def create_project(
+        self,
+        info: Info,
+        code: str,
+        name: str,
+        open: Annotated[
+            bool, strawberry.argument(description="Admit every signed-in user, not only members.")
+        ] = False,
+    ) -> Project:
+        created = await domain.create_project(
+            info.context.db, info.context.principal, code, name, open=open
+        )
         return Project.from_domain(created)
+
+    @strawberry.mutation(
+        description="Let a user use a project (admins only); adding a member again changes nothing."
+    )
+    async def add_project_member(self, info: Info, project: str, user: str) -> Project:
+        found = await domain.add_member(info.context.db, info.context.principal, project, user)
+        return Project.from_domain(found)
+
+    @strawberry.mutation(
+        description="Withdraw a user's membership (admins only): their live subscriptions of the "
+        "project end. False when they were not a member. Their data stays."
+    )
+    async def remove_project_member(self, info: Info, project: str, user: str) -> bool:
+        removed = await domain.remove_member(info.context.db, info.context.principal, project, user)
+        if removed is not None:
+            await info.context.services.access_changed(removed)
+        return removed is not None
 
     @strawberry.mutation(
         description="Declare a table of a project (admins only). A table with `utcTime` (INT) "

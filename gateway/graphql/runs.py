@@ -326,6 +326,12 @@ class SyncRunSubscription:
         context = info.context
         with context.subscription_slot():
             async for run in sync_run_changes(
-                context.services.run_feeds, context.db, context.principal, project, sync_id
+                context.services.run_feeds,
+                context.db,
+                context.services.hub,
+                context.principal,
+                project,
+                sync_id,
+                context.services.settings.live_poll_seconds,
             ):
                 yield SyncRun.from_domain(run)

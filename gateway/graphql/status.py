@@ -194,7 +194,14 @@ class SyncStatusSubscription:
         options = domain.ReportOptions(include_devices, check_conflicts, last_hours)
         with context.subscription_slot():
             async for report in sync_status_changes(
-                services.status_feeds, context.db, context.principal, project, user, options,
+                services.status_feeds,
+                context.db,
+                services.hub,
+                context.principal,
+                project,
+                user,
+                options,
                 services.settings.support_contact,
-            ):  # fmt: skip
+                services.settings.live_poll_seconds,
+            ):
                 yield SyncStatusReport.from_domain(report)

@@ -12,6 +12,7 @@ from gateway.db.types import utcnow
 from gateway.errors import BadUserInput
 from gateway.graphql.context import Info
 from gateway.graphql.scalars import Long
+from gateway.live.guard import Guard
 
 MIN_INTERVAL_MS, MAX_INTERVAL_MS = 100, 60_000
 
@@ -33,7 +34,8 @@ class SystemSubscription:
     async def heartbeat(
         self, info: Info, interval_ms: int = 1000, count: int | None = None
     ) -> AsyncGenerator[Heartbeat, None]:
-        principal = info.context.principal
+        context = info.context
+        principal = context.principal
         if not MIN_INTERVAL_MS <= interval_ms <= MAX_INTERVAL_MS:
             raise BadUserInput(
                 f"intervalMs must be between {MIN_INTERVAL_MS} and {MAX_INTERVAL_MS}",
@@ -41,15 +43,22 @@ class SystemSubscription:
             )
         if count is not None and count < 1:
             raise BadUserInput("count must be at least 1", field="count")
-        seq = 0
-        while count is None or seq < count:
-            if seq:
-                await asyncio.sleep(interval_ms / 1000)
-            seq += 1
-            now = utcnow()
-            yield Heartbeat(
-                seq=seq,
-                time=now,
-                server_time=Long(int(now.timestamp() * 1000)),
-                user=principal.user_id,
-            )
+        # Like every subscription: it counts against the connection's cap, and ends with
+        # UNAUTHENTICATED when the token expires.
+        guard = Guard(principal, context.services.settings.live_poll_seconds)
+        with context.subscription_slot():
+            loop = asyncio.get_running_loop()
+            beat_at, seq = loop.time(), 0
+            while count is None or seq < count:
+                await guard.check()
+                while (left := beat_at - loop.time()) > 0:
+                    await guard.wait(asyncio.sleep(left))
+                beat_at += interval_ms / 1000
+                seq += 1
+                now = utcnow()
+                yield Heartbeat(
+                    seq=seq,
+                    time=now,
+                    server_time=Long(int(now.timestamp() * 1000)),
+                    user=principal.user_id,
+                )

@@ -35,6 +35,8 @@ class Announcer(Protocol):
 
     async def announce_runs(self, project_id: int, run_ids: Collection[int]) -> None: ...
 
+    async def announce_access(self, project_id: int) -> None: ...
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -53,6 +55,9 @@ class LocalAnnouncer:
     async def announce_runs(self, project_id: int, run_ids: Collection[int]) -> None:
         self.hub.wake_runs(project_id, run_ids)
 
+    async def announce_access(self, project_id: int) -> None:
+        self.hub.wake_access(project_id)
+
     async def start(self) -> None:
         return None
 
@@ -68,6 +73,7 @@ def encode(project_id: int, user: str, table_ids: Collection[int]) -> str:
 _STATUS = "status:"  # a status payload: the project code follows
 _RUNS = "runs:"  # sync runs changed: "runs:<project id>:<run id>,<run id>..."
 _RUNS_PER_NOTIFY = 500  # keeps a payload far below NOTIFY's 8000 bytes
+_ACCESS = "access:"  # access changed in a project: "access:<project id>"
 
 
 def encode_runs(project_id: int, run_ids: Collection[int]) -> list[str]:
@@ -115,6 +121,11 @@ class PostgresAnnouncer:
         for payload in encode_runs(project_id, run_ids):
             await self._notify(payload)
 
+    async def announce_access(self, project_id: int) -> None:
+        # This replica's subscriptions at once, whatever becomes of the notification.
+        self.hub.wake_access(project_id)
+        await self._notify(f"{_ACCESS}{project_id}")
+
     async def _notify(self, payload: str) -> None:
         async with self._db.engine.connect() as conn:
             await conn.execute(
@@ -149,6 +160,9 @@ class PostgresAnnouncer:
         try:
             if payload.startswith(_RUNS):
                 self.hub.wake_runs(*decode_runs(payload))
+                return
+            if payload.startswith(_ACCESS):
+                self.hub.wake_access(int(payload.removeprefix(_ACCESS)))
                 return
             project_id, user, table_ids = decode(payload)
         except ValueError:

@@ -43,6 +43,7 @@ class Hub:
         self._waiters: dict[tuple[int, str], set[Waiter]] = {}
         self._status: dict[str, set[Waiter]] = {}  # per project code: dashboards
         self._runs: dict[int, set[RunWaiter]] = {}  # per project id: sync-run feeds
+        self._access: dict[int, set[Waiter]] = {}  # per project id: every live subscription
 
     def listen_runs(self, project_id: int) -> AbstractContextManager[RunWaiter]:
         """Woken with the ids of the project's sync runs that changed."""
@@ -52,6 +53,14 @@ class Hub:
         ids = set(run_ids)
         for waiter in self._runs.get(project_id, ()):
             waiter.run_ids |= ids
+            waiter.event.set()
+
+    def listen_access(self, project_id: int) -> AbstractContextManager[Waiter]:
+        """Woken when who may see what changes in a project (grants, memberships)."""
+        return _registered(self._access, project_id, Waiter(None))
+
+    def wake_access(self, project_id: int) -> None:
+        for waiter in self._access.get(project_id, ()):
             waiter.event.set()
 
     def listen_status(self, project: str) -> AbstractContextManager[Waiter]:
@@ -77,7 +86,8 @@ class Hub:
 
     def wake_all(self) -> None:
         """After a wake-up may have been lost (the LISTEN connection dropped)."""
-        for waiters in (*self._waiters.values(), *self._status.values(), *self._runs.values()):
+        registries = (self._waiters, self._status, self._runs, self._access)
+        for waiters in (w for registry in registries for w in registry.values()):
             for waiter in waiters:
                 waiter.event.set()
 

@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.types import utcnow
+from gateway.errors import Forbidden, NotFound
 from gateway.live.feeds import SharedFeeds
+from gateway.live.guard import Guard, narrowed
 from gateway.live.hub import Hub, RunWaiter
-from gateway.live.stream import check_token, wait_seconds
 from gateway.sync.runs import RunInfo, active_runs, run_scope, runs_by_id, runs_changed_since
 
 logger = logging.getLogger("gateway.live")
@@ -138,25 +139,41 @@ class RunFeeds:
 
 
 async def sync_run_changes(
-    feeds: RunFeeds, db: Database, principal: Principal, project: str, sync_id: int | None
+    feeds: RunFeeds,
+    db: Database,
+    hub: Hub,
+    principal: Principal,
+    project: str,
+    sync_id: int | None,
+    poll_seconds: float,
 ) -> AsyncIterator[RunInfo]:
-    """First the QUEUED and WORKING runs, then every run as it changes."""
+    """First the QUEUED and WORKING runs, then every run as it changes. Ends with FORBIDDEN
+    once the caller may no longer see runs it was shown (a grant revoked, a membership
+    removed)."""
     project_id, visible = await run_scope(db, principal, project, sync_id)
+
+    async def recheck() -> None:
+        try:
+            now = (await run_scope(db, principal, project, sync_id))[1]
+        except NotFound as gone:  # the sync itself went out of sight
+            raise Forbidden("access to the runs of this sync was withdrawn") from gone
+        if narrowed(watch.visible, now):
+            raise Forbidden("access to runs this subscription showed was withdrawn")
+        watch.visible = now
+
+    guard = Guard(principal, poll_seconds, recheck)
     async with feeds.watch(project_id, visible, sync_id) as watch:
-        first = await active_runs(db, project_id, visible, sync_id)
-        # The feed may still offer states older than these first ones: they are passed over.
-        shown = {run.id: run.updated_at for run in first}
-        for run in first:
-            yield run
-        while True:
-            check_token(principal)
-            with contextlib.suppress(TimeoutError):  # the token ran out: check_token ends it
-                await asyncio.wait_for(
-                    watch.event.wait(), wait_seconds(principal, float("inf"), jitter=False)
-                )
-            for run in watch.take():
-                before = shown.pop(run.id, None)
-                if before is not None and run.updated_at <= before:
-                    shown[run.id] = before
-                    continue
+        with guard.watching(hub, project_id):
+            first = await active_runs(db, project_id, visible, sync_id)
+            # The feed may still offer states older than these first ones: they are passed over.
+            shown = {run.id: run.updated_at for run in first}
+            for run in first:
                 yield run
+            while True:
+                await guard.wait(watch.event.wait())
+                for run in watch.take():
+                    before = shown.pop(run.id, None)
+                    if before is not None and run.updated_at <= before:
+                        shown[run.id] = before
+                        continue
+                    yield run

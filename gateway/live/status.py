@@ -23,13 +23,20 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from gateway.auth.principal import Principal, Role
+from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.types import utcnow
+from gateway.errors import Forbidden
 from gateway.live.feeds import SharedFeeds
+from gateway.live.guard import Guard, narrowed
 from gateway.live.hub import Hub, Waiter
-from gateway.live.stream import check_token, wait_seconds
-from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, list_devices, viewers
+from gateway.sync.devices import (
+    DeviceInfo,
+    DeviceStatus,
+    HealthRules,
+    project_devices,
+    viewers,
+)
 from gateway.sync.status import (
     ReportOptions,
     SyncStatusReport,
@@ -40,7 +47,7 @@ from gateway.sync.status import (
 )
 
 logger = logging.getLogger("gateway.live")
-_GATEWAY = Principal("gateway", Role.ADMIN)  # the feed computes for all; subscribers filter
+DeviceKey = tuple[str, str]  # owner, deviceId: a device
 
 
 class StatusFeed:
@@ -49,7 +56,7 @@ class StatusFeed:
     ) -> None:
         self._db, self._hub, self._project = db, hub, project
         self._rules, self._poll = rules, poll_seconds
-        self.snapshot: dict[str, DeviceInfo] = {}
+        self.snapshot: dict[DeviceKey, DeviceInfo] = {}
         self.states: dict[str, UserState] = {}  # of the users whose reports are watched
         self.computed_at: datetime = utcnow()
         self.version = 0
@@ -69,7 +76,7 @@ class StatusFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def next(self, after: int) -> tuple[int, dict[str, DeviceInfo]]:
+    async def next(self, after: int) -> tuple[int, dict[DeviceKey, DeviceInfo]]:
         """The first snapshot newer than version ``after``."""
         async with self._changed:
             await self._changed.wait_for(lambda: self.version > after)
@@ -121,12 +128,12 @@ class StatusFeed:
                 waiter.event.clear()
                 users, listing = set(self._users), set(self._listing)
                 try:
-                    devices = await list_devices(
-                        self._db, _GATEWAY, self._project, rules=self._rules
-                    )
+                    # Every device of the project: each subscriber keeps what it may see.
+                    found = await project_devices(self._db, self._project, rules=self._rules)
+                    devices = found[1] if found is not None else []
                     states = (
                         await project_states(self._db, self._project, devices, users, listing)
-                        if users
+                        if users and found is not None
                         else {}
                     )
                 except Exception:
@@ -134,7 +141,7 @@ class StatusFeed:
                     logger.exception("could not compute the status of %s", self._project)
                 else:
                     async with self._changed:
-                        self.snapshot = {d.device_id: d for d in devices}
+                        self.snapshot = {(d.owner, d.device_id): d for d in devices}
                         self.states, self.computed_at = states, utcnow()
                         self._reports = {}
                         self.version += 1
@@ -156,54 +163,75 @@ class StatusFeeds(SharedFeeds[str, StatusFeed]):
 
 
 async def device_status_changes(
-    feeds: StatusFeeds, db: Database, principal: Principal, project: str
+    feeds: StatusFeeds,
+    db: Database,
+    hub: Hub,
+    principal: Principal,
+    project: str,
+    poll_seconds: float,
 ) -> AsyncIterator[DeviceInfo]:
-    """First every visible device, then each device whose status changes."""
-    visible = await viewers(db, principal, project)
-    seen: dict[str, DeviceStatus] = {}
+    """First every visible device, then each device whose status changes. Ends with FORBIDDEN
+    once the caller may no longer see a device it was shown (a grant revoked, a membership
+    removed); devices it may newly see join the stream."""
+    project_id, visible = await viewers(db, principal, project)
+
+    async def recheck() -> None:
+        nonlocal visible
+        now = (await viewers(db, principal, project))[1]
+        if narrowed(visible, now):
+            raise Forbidden("access to devices this subscription showed was withdrawn")
+        visible = now
+
+    seen: dict[DeviceKey, DeviceStatus] = {}
     version = 0
+    guard = Guard(principal, poll_seconds, recheck)
     async with feeds.watch(project) as feed:
-        while True:
-            check_token(principal)
-            try:
-                version, snapshot = await asyncio.wait_for(
-                    feed.next(version), wait_seconds(principal, float("inf"), jitter=False)
-                )
-            except TimeoutError:
-                continue  # the token ran out: check_token ends the stream
-            for device in snapshot.values():
-                if visible is not None and device.owner not in visible:
+        with guard.watching(hub, project_id):
+            while True:
+                found = await guard.wait(feed.next(version))
+                if found is None:
                     continue
-                if seen.get(device.device_id) is not device.status:
-                    seen[device.device_id] = device.status
-                    yield device
+                version, snapshot = found
+                for key, device in snapshot.items():
+                    if visible is not None and device.owner not in visible:
+                        continue
+                    if seen.get(key) is not device.status:
+                        seen[key] = device.status
+                        yield device
 
 
 async def sync_status_changes(
     feeds: StatusFeeds,
     db: Database,
+    hub: Hub,
     principal: Principal,
     project: str,
     user: str | None,
     options: ReportOptions,
     support_contact: str | None,
+    poll_seconds: float,
 ) -> AsyncIterator[SyncStatusReport]:
     """First the user's report (omitted: the caller's), then each time it changes. The lag alone
-    ticking on does not count as a change: clients tell it from ``lastSync``."""
-    owner = await report_owner(db, principal, project, user)
+    ticking on does not count as a change: clients tell it from ``lastSync``. Ends with
+    FORBIDDEN once the caller may no longer see that user's data."""
+    project_id, owner = await report_owner(db, principal, project, user)
+
+    async def recheck() -> None:
+        await report_owner(db, principal, project, owner)
+
     shown: SyncStatusReport | None = None
     version = 0
+    guard = Guard(principal, poll_seconds, recheck)
     async with feeds.watch(project) as feed:
-        with feed.watch_user(owner, listing=options.check_conflicts):
+        with (
+            feed.watch_user(owner, listing=options.check_conflicts),
+            guard.watching(hub, project_id),
+        ):
             while True:
-                check_token(principal)
-                try:
-                    version, report = await asyncio.wait_for(
-                        feed.next_report(version, owner, options, support_contact),
-                        wait_seconds(principal, float("inf"), jitter=False),
-                    )
-                except TimeoutError:
-                    continue  # the token ran out: check_token ends the stream
+                found = await guard.wait(feed.next_report(version, owner, options, support_contact))
+                if found is None:
+                    continue
+                version, report = found
                 if shown is None or replace(report, sync_lag=None) != replace(shown, sync_lag=None):
                     shown = report
                     yield report

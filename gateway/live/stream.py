@@ -18,28 +18,31 @@ is counted once it was handed on, so that the run's bookkeeping never delays a d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.errors import Conflict, GatewayError, NotFound, Unauthenticated
+from gateway.errors import Conflict, GatewayError, NotFound
+from gateway.live.guard import Guard, jittered
 from gateway.live.hub import Hub
-from gateway.sync.reader import LiveScope, ReadBatch, ReadRequest, read_actions, resolve_scope
+from gateway.sync import exchange
+from gateway.sync.reader import (
+    LiveScope,
+    ReadBatch,
+    ReadRequest,
+    read_actions,
+    read_exchange,
+    resolve_scope,
+)
 from gateway.sync.runs import (
     COUNTER_NAMES,
     Counters,
     RunsChanged,
     complete_run,
-    device_sync,
-    device_trigger,
     fail_run,
-    start_run,
     update_run,
 )
 
@@ -75,12 +78,18 @@ async def stream_actions(
     progress = dict(request.progress)
     next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
     error: Exception | None = None
+    # Every read goes through the access rule: the guard only has to wake the stream when
+    # access changes, and end it when the token does.
+    guard = Guard(principal, poll_seconds)
     try:
         if run is not None:
             await run.start(principal, scope, request)
-        with hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter:
+        with (
+            hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter,
+            guard.watching(hub, scope.project_id),
+        ):
             while True:
-                check_token(principal)
+                await guard.check()
                 waiter.event.clear()
                 record = time.monotonic() >= next_history
                 batch = await read_actions(
@@ -104,11 +113,10 @@ async def stream_actions(
                     continue
                 # A lost wake-up costs at most ``poll_seconds`` of delay, never an action; an
                 # idle stream still wakes to refresh its run.
-                wait = wait_seconds(principal, poll_seconds)
+                wait = jittered(poll_seconds)
                 if run is not None and (refresh := run.refresh_in()) is not None:
-                    wait = refresh if wait is None else min(wait, refresh)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiter.event.wait(), wait)
+                    wait = min(wait, refresh)
+                await guard.wait(waiter.event.wait(), wait)
     except Exception as exc:
         error = exc
         raise
@@ -131,15 +139,9 @@ class LiveRun:
     async def start(self, principal: Principal, scope: LiveScope, request: ReadRequest) -> None:
         """WORKING, and full when the stream starts without any progress. Concurrent: the
         device's writes and reads meanwhile are runs of the same sync."""
-        assert request.device_id is not None
-        trigger = device_trigger(
-            "live subscription", request.device_id, principal.user_id, scope.user
-        )
+        done = read_exchange(principal, scope.project_id, scope.user, request)
         async with self._db.transaction() as session:
-            sync = await device_sync(session, scope.project_id, request.device_id, scope.user)
-            run = await start_run(
-                session, sync, trigger=trigger, full_sync=not request.progress, concurrent=True
-            )
+            run = await exchange.live_started(session, done, full_sync=not request.progress)
         self.run_id = run.id  # at once after the commit: from here on it will be ended
         self._refresh_at = time.monotonic() + self._refresh
         await self._runs_changed([run])
@@ -197,19 +199,3 @@ class LiveRun:
 
     def _counters(self) -> Counters:
         return Counters(**self._unsaved)
-
-
-def check_token(principal: Principal) -> None:
-    if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
-        raise Unauthenticated("token expired: subscribe again with a new token")
-
-
-def wait_seconds(principal: Principal, poll_seconds: float, *, jitter: bool = True) -> float | None:
-    """How long to wait for a wake-up: the poll interval (with jitter, so that subscriptions
-    opened together do not all re-read at once), and never past the token's expiry."""
-    if jitter:
-        poll_seconds *= random.uniform(0.8, 1.2)
-    if principal.expires_at is None:
-        return None if poll_seconds == float("inf") else poll_seconds
-    left = (principal.expires_at - datetime.now(UTC)).total_seconds()
-    return max(0.0, min(poll_seconds, left))

@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import visible_users
+from gateway.auth.access import may_see_user, visible_users
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Action, Project, ProjectTable, Record
@@ -94,7 +94,7 @@ async def list_conflicts(
             .join(ProjectTable, ProjectTable.id == ConflictRow.table_id)
             .where(ConflictRow.project_id == found.id)
         )
-        visible = await visible_users(session, principal, found.id)
+        visible = await visible_users(session, principal, found)
         if visible is not None:
             query = query.where(ConflictRow.user_id.in_(sorted(visible)))  # type: ignore[attr-defined]
         if user is not None:
@@ -128,8 +128,12 @@ async def resolve_conflict(
     outcome: WriteOutcome | None = None
     async with db.transaction() as session:
         row = await session.get(ConflictRow, conflict_id, with_for_update=True)
-        visible = None if row is None else await visible_users(session, principal, row.project_id)
-        if row is None or (visible is not None and row.user_id not in visible):
+        found = None if row is None else await session.get(Project, row.project_id)
+        if (
+            row is None
+            or found is None
+            or not await may_see_user(session, principal, found, row.user_id)
+        ):
             raise NotFound(f"conflict {conflict_id} does not exist", field="id")
         if row.status != ConflictStatus.OPEN.value:
             raise Conflict(
@@ -137,8 +141,7 @@ async def resolve_conflict(
                 resolution=row.resolution,
             )
         table = await session.get(ProjectTable, row.table_id)
-        found = await session.get(Project, row.project_id)
-        assert table is not None and found is not None
+        assert table is not None
         project = found.code
         if resolution is Resolution.APPLY_LOSER:
             action = await _reapply(session, row, table.name, principal.user_id)

@@ -105,14 +105,19 @@ def current_record(table: str, record: Record) -> dict[str, Any]:
 
 
 async def delivered_positions(
-    session: AsyncSession, project_id: int, device_id: str | None, table_ids: Collection[int]
+    session: AsyncSession,
+    project_id: int,
+    user: str,
+    device_id: str | None,
+    table_ids: Collection[int],
 ) -> dict[int, Position]:
-    """What a device has received of each table."""
+    """What ``user``'s device has received of each table."""
     if device_id is None or not table_ids:
         return {}
     rows = await session.execute(
         select(DeliveredProgress.table_id, DeliveredProgress.xid, DeliveredProgress.position).where(
             DeliveredProgress.project_id == project_id,
+            DeliveredProgress.user_id == user,
             DeliveredProgress.device_id == device_id,
             DeliveredProgress.table_id.in_(sorted(table_ids)),  # type: ignore[attr-defined]
         )

@@ -1,14 +1,19 @@
 """Devices and their sync events (CSPro's sync history, RegardingWork's devices).
 
-A device is registered the first time an exchange names it (a write or a read with its
-deviceId) or when it reports itself. Every write from a device records a PUT; every read that
-delivers actions to a device records a GET; another service's syncs are reported with
-``record_sync_event``.
+A device is (project, user, deviceId): a sync client of one user's data. It is registered the
+first time an exchange names it (a write or a read with its deviceId) or when it reports
+itself (``gateway/sync/exchange.py`` keeps that bookkeeping). Every write from a device records
+a PUT; every read that delivers actions to a device records a GET; another service's syncs are
+reported with ``record_sync_event``.
+
+``deviceName`` arguments name a device of one user (the ``user`` argument, omitted: the
+caller): an exact deviceId wins, else any name the device has had; a name several of the
+user's devices have had is ``BAD_USER_INPUT`` naming their deviceIds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,10 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.auth.access import visible_users
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.db.models import Device, ProjectTable, Record, SyncEvent
+from gateway.db.models import Device, Project, ProjectTable, Record, SyncEvent
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, NotFound
 from gateway.sync import keyset
+from gateway.sync.exchange import Direction, record_event, touch_device
 from gateway.sync.pending import (
     PendingCase,
     count_pending,
@@ -32,13 +38,6 @@ from gateway.sync.pending import (
     pending_query,
 )
 from gateway.sync.projects import open_user_data, require_project
-
-MAX_TEXT = 255
-
-
-class Direction(StrEnum):
-    PUT = "PUT"
-    GET = "GET"
 
 
 class DeviceStatus(StrEnum):
@@ -109,88 +108,11 @@ class HistoryPage:
 
 @dataclass(frozen=True, slots=True)
 class SyncService:
+    user: str  # whose data the device syncs
     device_id: str
     device_names: list[str]
     first_sync_time: datetime
     last_sync_time: datetime
-
-
-def universe(include: Sequence[str] | None, exclude: Sequence[str] | None) -> str:
-    """The exchange's filter as text; empty when it covered everything."""
-    parts = []
-    if include:
-        parts.append("includeTables=" + ",".join(include))
-    if exclude:
-        parts.append("excludeTables=" + ",".join(exclude))
-    return "; ".join(parts)
-
-
-def display_name(device: Device | DeviceInfo) -> str:
-    """A device that never reported a name is known by its deviceId."""
-    return device.names[-1] if device.names else device.device_id
-
-
-async def touch_device(
-    session: AsyncSession,
-    project_id: int,
-    device_id: str,
-    owner: str,
-    *,
-    name: str | None = None,
-    device_type: str | None = None,
-    version: str | None = None,
-    pending_up: int | None = None,
-) -> Device:
-    """Register the device on first sight, or note that it was seen (and what it reports)."""
-    _check_text("deviceId", device_id)
-    for field, value in (("name", name), ("type", device_type), ("version", version)):
-        if value is not None:
-            _check_text(field, value)
-    if pending_up is not None and pending_up < 0:
-        raise BadUserInput("pendingUp cannot be negative", field="pendingUp")
-    now = utcnow()
-    device = await session.get(Device, (project_id, device_id), with_for_update=True)
-    if device is None:
-        device = Device(
-            project_id=project_id, device_id=device_id, owner_id=owner, names=[],
-            first_seen=now, last_seen=now,
-        )  # fmt: skip
-        session.add(device)
-    device.last_seen = now
-    if name is not None and name not in device.names:
-        device.names = [*device.names, name]
-    if device_type is not None:
-        device.device_type = device_type
-    if version is not None:
-        device.version = version
-    if pending_up is not None:
-        device.pending_up = pending_up
-    return device
-
-
-async def record_event(
-    session: AsyncSession,
-    device: Device,
-    *,
-    username: str,
-    user: str,
-    direction: Direction,
-    universe: str = "",
-    partial: bool = False,
-    device_name: str | None = None,
-) -> None:
-    session.add(
-        SyncEvent(
-            project_id=device.project_id,
-            device_id=device.device_id,
-            device_name=device_name or display_name(device),
-            username=username,
-            user_id=user,
-            direction=direction.value,
-            universe=universe,
-            partial=partial,
-        )
-    )
 
 
 async def report_device(
@@ -204,17 +126,27 @@ async def report_device(
     device_type: str | None = None,
     version: str | None = None,
     pending_up: int | None = None,
+    rules: HealthRules = HealthRules(),
 ) -> DeviceInfo:
-    """A device's heartbeat: its name, type, version and how many changes wait to be sent."""
+    """A heartbeat of ``user``'s device (omitted: the caller's): its name, type, version and
+    how many changes wait to be sent. Answers with the device's health as it now is."""
     async with db.transaction() as session:
         data = await open_user_data(session, principal, project, user)
-        found_id, owner = data.project_id, data.user
-        device = await touch_device(
-            session, found_id, device_id, owner,
-            name=name, device_type=device_type, version=version, pending_up=pending_up,
-        )  # fmt: skip
+        await touch_device(
+            session,
+            data.project_id,
+            data.user,
+            device_id,
+            name=name,
+            device_type=device_type,
+            version=version,
+            pending_up=pending_up,
+        )
         await session.flush()
-        return _device(project, device)
+        found = await device_health(
+            session, project, data.project_id, owners=[data.user], rules=rules, device_id=device_id
+        )
+        return found[0]
 
 
 async def record_sync_event(
@@ -229,23 +161,22 @@ async def record_sync_event(
     partial: bool = False,
     user: str | None = None,
 ) -> SyncEventInfo:
-    """A sync with another service, reported by the device (CSPro's Dropbox example)."""
+    """A sync of ``user``'s device with another service (CSPro's Dropbox example)."""
     async with db.transaction() as session:
         data = await open_user_data(session, principal, project, user)
-        found_id, owner = data.project_id, data.user
-        device = await touch_device(session, found_id, device_id, owner, name=device_name)
-        await record_event(
-            session, device, username=principal.user_id, user=owner, direction=direction,
-            universe=universe, partial=partial, device_name=device_name,
-        )  # fmt: skip
-        await session.flush()
-        event = await session.scalar(
-            select(SyncEvent)
-            .where(SyncEvent.project_id == found_id, SyncEvent.device_id == device_id)
-            .order_by(SyncEvent.id.desc())  # type: ignore[union-attr]
-            .limit(1)
+        device = await touch_device(
+            session, data.project_id, data.user, device_id, name=device_name
         )
-        assert event is not None
+        event = record_event(
+            session,
+            device,
+            username=principal.user_id,
+            direction=direction,
+            universe=universe,
+            partial=partial,
+            device_name=device_name,
+        )
+        await session.flush()
         return _event(event)
 
 
@@ -264,6 +195,18 @@ async def list_devices(
     return [d for d in devices if status is None or d.status is status]
 
 
+async def project_devices(
+    db: Database, project: str, *, rules: HealthRules
+) -> tuple[int, list[DeviceInfo]] | None:
+    """Every device of a project with its health, for the status feed that serves all its
+    dashboards (each subscriber keeps what it may see); None when the project is gone."""
+    async with db.session() as session:
+        found = await session.scalar(select(Project).where(Project.code == project))
+        if found is None or found.id is None:
+            return None
+        return found.id, await device_health(session, project, found.id, owners=None, rules=rules)
+
+
 async def device_health(
     session: AsyncSession,
     project: str,
@@ -271,31 +214,44 @@ async def device_health(
     *,
     owners: Collection[str] | None,
     rules: HealthRules,
+    device_id: str | None = None,
 ) -> list[DeviceInfo]:
-    """The devices of ``owners`` (None: everyone's) by deviceId, with what is pending both ways
-    and their status: three queries however many devices."""
+    """The devices of ``owners`` (None: everyone's; only ``device_id`` when given) by owner and
+    deviceId, with what is pending both ways and their status: three queries however many
+    devices."""
     now = utcnow()
-    query = select(Device).where(Device.project_id == project_id).order_by(Device.device_id)
-    if owners is not None:
-        query = query.where(Device.owner_id.in_(owners))  # type: ignore[attr-defined]
-    devices = (await session.scalars(query)).all()
+    query = (
+        select(Device)
+        .where(Device.project_id == project_id)
+        .order_by(Device.owner_id, Device.device_id)
+    )
     last_sync_query = (
-        select(SyncEvent.device_id, func.max(SyncEvent.time))
+        select(SyncEvent.user_id, SyncEvent.device_id, func.max(SyncEvent.time))
         .where(SyncEvent.project_id == project_id)
-        .group_by(SyncEvent.device_id)
+        .group_by(SyncEvent.user_id, SyncEvent.device_id)
     )
     if owners is not None:
+        query = query.where(Device.owner_id.in_(owners))  # type: ignore[attr-defined]
         last_sync_query = last_sync_query.where(SyncEvent.user_id.in_(owners))  # type: ignore[attr-defined]
-    last_syncs = dict((await session.execute(last_sync_query)).all())
+    if device_id is not None:
+        query = query.where(Device.device_id == device_id)
+        last_sync_query = last_sync_query.where(SyncEvent.device_id == device_id)
+    devices = (await session.scalars(query)).all()
+    last_syncs = {(user, dev): last for user, dev, last in await session.execute(last_sync_query)}
     pending = await pending_counts(session, project_id, owners)
     infos = []
     for device in devices:
-        pending_down = pending.get(device.device_id, 0)
-        last_sync = last_syncs.get(device.device_id)
+        key = (device.owner_id, device.device_id)
+        pending_down = pending.get(key, 0)
+        last_sync = last_syncs.get(key)
         health = status_of(
-            last_seen=device.last_seen, last_sync=last_sync, pending_up=device.pending_up,
-            pending_down=pending_down, now=now, rules=rules,
-        )  # fmt: skip
+            last_seen=device.last_seen,
+            last_sync=last_sync,
+            pending_up=device.pending_up,
+            pending_down=pending_down,
+            now=now,
+            rules=rules,
+        )
         infos.append(
             _device(project, device, pending_down=pending_down, last_sync=last_sync, status=health)
         )
@@ -305,19 +261,20 @@ async def device_health(
 async def get_device(
     db: Database,
     principal: Principal,
-    device_id: str,
     project: str,
+    device_id: str,
     *,
+    user: str | None = None,
     rules: HealthRules = HealthRules(),
 ) -> DeviceInfo | None:
-    return next(
-        (
-            d
-            for d in await list_devices(db, principal, project, rules=rules)
-            if d.device_id == device_id
-        ),
-        None,
-    )
+    """``user``'s device (omitted: yours) with its health; None when that user has none of
+    this id."""
+    async with db.session() as session:
+        data = await open_user_data(session, principal, project, user)
+        found = await device_health(
+            session, project, data.project_id, owners=[data.user], rules=rules, device_id=device_id
+        )
+    return found[0] if found else None
 
 
 async def cases_pending_sync(
@@ -326,16 +283,16 @@ async def cases_pending_sync(
     project: str,
     device_name: str,
     *,
+    user: str | None = None,
     first: int = 50,
     after: str | None = None,
 ) -> tuple[list[tuple[str, PendingCase]], bool]:
-    """CSPro's cases pending synchronization towards the device known by ``device_name``:
-    (cursor, case) pairs by record, and whether more follow."""
+    """CSPro's cases pending synchronization towards ``user``'s device known by
+    ``device_name``: (cursor, case) pairs by record, and whether more follow."""
     keyset.check_first(first)
     async with db.session() as session:
-        found, visible = await _scope(session, principal, project)
-        device = await _named_device(session, found, device_name, visible)
-        query = pending_query(found, device).order_by(Record.id).limit(first + 1)
+        device = await _named_device(session, principal, project, user, device_name)
+        query = pending_query(device.project_id, device).order_by(Record.id).limit(first + 1)
         if after is not None:
             query = query.where(Record.id > keyset.decode(after, "c"))  # type: ignore[operator]
         rows = (await session.execute(query)).all()
@@ -343,11 +300,12 @@ async def cases_pending_sync(
     return cases, len(rows) > first
 
 
-async def pending_count(db: Database, principal: Principal, project: str, device_name: str) -> int:
+async def pending_count(
+    db: Database, principal: Principal, project: str, device_name: str, user: str | None = None
+) -> int:
     async with db.session() as session:
-        found, visible = await _scope(session, principal, project)
-        device = await _named_device(session, found, device_name, visible)
-        return await count_pending(session, found, device)
+        device = await _named_device(session, principal, project, user, device_name)
+        return await count_pending(session, device.project_id, device)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,13 +315,18 @@ class CaseStatus:
 
 
 async def case_status(
-    db: Database, principal: Principal, project: str, key: str, device_name: str
+    db: Database,
+    principal: Principal,
+    project: str,
+    key: str,
+    device_name: str,
+    user: str | None = None,
 ) -> CaseStatus:
-    """A case's current version and the exchange in which it reached or came from the device
-    (empty while it is pending)."""
+    """A case of ``user``'s data and the exchange in which its current version reached or came
+    from the device (empty while it is pending)."""
     async with db.session() as session:
-        found, visible = await _scope(session, principal, project)
-        device = await _named_device(session, found, device_name, visible)
+        device = await _named_device(session, principal, project, user, device_name)
+        found = device.project_id
         record = await session.scalar(
             select(Record)
             .where(
@@ -387,13 +350,8 @@ async def case_status(
             # The put that brought it from the device, or the first get after it changed.
             direction = Direction.PUT if record.device_id == device.device_id else Direction.GET
             event = await session.scalar(
-                select(SyncEvent)
-                .where(
-                    SyncEvent.project_id == found,
-                    SyncEvent.device_id == device.device_id,
-                    SyncEvent.direction == direction.value,
-                    SyncEvent.time >= record.updated_at,
-                )
+                _device_events(device)
+                .where(SyncEvent.direction == direction.value, SyncEvent.time >= record.updated_at)
                 .order_by(SyncEvent.id)
                 .limit(1)
             )
@@ -407,14 +365,18 @@ async def sync_history(
     project: str,
     *,
     device_name: str | None = None,
+    user: str | None = None,
     direction: Direction | None = None,
     first: int = 50,
     after: str | None = None,
 ) -> HistoryPage:
-    """Sync events, newest first, optionally of the device known by ``device_name``."""
+    """Sync events, newest first: of ``user``'s device known by ``device_name`` (omitted user:
+    yours) when one is named; else of ``user`` when given; else of everyone you may see."""
     keyset.check_first(first)
     async with db.session() as session:
-        query = await _events(session, principal, project, device_name, direction)
+        query = await _events(session, principal, project, device_name, user)
+        if direction is not None:
+            query = query.where(SyncEvent.direction == direction.value)
         if after is not None:
             query = query.where(SyncEvent.id < keyset.decode(after, "e"))  # type: ignore[operator]
         rows = (
@@ -431,47 +393,55 @@ async def last_event(
     project: str,
     direction: Direction,
     device_name: str | None = None,
+    user: str | None = None,
 ) -> SyncEventInfo | None:
     """CSPro's summary: the latest put (or get), of one device when it is named."""
     page = await sync_history(
-        db, principal, project, device_name=device_name, direction=direction, first=1
+        db, principal, project, device_name=device_name, user=user, direction=direction, first=1
     )
     return page.events[0] if page.events else None
 
 
 async def sync_services(db: Database, principal: Principal, project: str) -> list[SyncService]:
-    """Each device that synced, with every name it had and its first and last sync."""
+    """Each device you may see that synced, with every name it had and its first and last
+    sync."""
     async with db.session() as session:
         found, visible = await _scope(session, principal, project)
         query = (
-            select(SyncEvent.device_id, func.min(SyncEvent.time), func.max(SyncEvent.time))
+            select(
+                SyncEvent.user_id,
+                SyncEvent.device_id,
+                func.min(SyncEvent.time),
+                func.max(SyncEvent.time),
+            )
             .where(SyncEvent.project_id == found)
-            .group_by(SyncEvent.device_id)
-            .order_by(SyncEvent.device_id)
+            .group_by(SyncEvent.user_id, SyncEvent.device_id)
+            .order_by(SyncEvent.device_id, SyncEvent.user_id)
         )
+        devices_query = select(Device).where(Device.project_id == found)
         if visible is not None:
             query = query.where(SyncEvent.user_id.in_(visible))  # type: ignore[attr-defined]
+            devices_query = devices_query.where(Device.owner_id.in_(visible))  # type: ignore[attr-defined]
         spans = (await session.execute(query)).all()
-        devices = {
-            d.device_id: d
-            for d in await session.scalars(select(Device).where(Device.project_id == found))
-        }
+        devices = {(d.owner_id, d.device_id): d for d in await session.scalars(devices_query)}
     return [
         SyncService(
+            user=user,
             device_id=device_id,
-            device_names=list(devices[device_id].names) or [device_id],
+            device_names=list(devices[(user, device_id)].names) or [device_id],
             first_sync_time=first,
             last_sync_time=last,
         )
-        for device_id, first, last in spans
-        if device_id in devices
+        for user, device_id, first, last in spans
+        if (user, device_id) in devices
     ]
 
 
-async def viewers(db: Database, principal: Principal, project: str) -> set[str] | None:
-    """Whose devices ``principal`` may see in the project (None: all); the project must exist."""
+async def viewers(db: Database, principal: Principal, project: str) -> tuple[int, set[str] | None]:
+    """The project's id, and whose devices ``principal`` may see there (None: all); the project
+    must exist and the caller reach it."""
     async with db.session() as session:
-        return (await _scope(session, principal, project))[1]
+        return await _scope(session, principal, project)
 
 
 async def _scope(
@@ -479,7 +449,7 @@ async def _scope(
 ) -> tuple[int, set[str] | None]:
     found = await require_project(session, project)
     assert found.id is not None
-    return found.id, await visible_users(session, principal, found.id)
+    return found.id, await visible_users(session, principal, found)
 
 
 async def _events(
@@ -487,44 +457,74 @@ async def _events(
     principal: Principal,
     project: str,
     device_name: str | None,
-    direction: Direction | None,
+    user: str | None,
 ) -> Select[tuple[SyncEvent]]:
+    if device_name is not None:
+        return _device_events(await _named_device(session, principal, project, user, device_name))
+    if user is not None:
+        data = await open_user_data(session, principal, project, user)
+        return select(SyncEvent).where(
+            SyncEvent.project_id == data.project_id, SyncEvent.user_id == data.user
+        )
     project_id, visible = await _scope(session, principal, project)
     query = select(SyncEvent).where(SyncEvent.project_id == project_id)
     if visible is not None:
         query = query.where(SyncEvent.user_id.in_(visible))  # type: ignore[attr-defined]
-    if direction is not None:
-        query = query.where(SyncEvent.direction == direction.value)
-    if device_name is not None:
-        device = await _named_device(session, project_id, device_name, visible)
-        query = query.where(SyncEvent.device_id == device.device_id)
     return query
 
 
+def _device_events(device: Device) -> Select[tuple[SyncEvent]]:
+    return select(SyncEvent).where(
+        SyncEvent.project_id == device.project_id,
+        SyncEvent.user_id == device.owner_id,
+        SyncEvent.device_id == device.device_id,
+    )
+
+
 async def _named_device(
-    session: AsyncSession, project_id: int, device_name: str, visible: set[str] | None
+    session: AsyncSession,
+    principal: Principal,
+    project: str,
+    user: str | None,
+    device_name: str,
 ) -> Device:
-    """The device known by ``device_name``: any name it has had, or its deviceId."""
-    query = select(Device).where(Device.project_id == project_id).order_by(Device.last_seen.desc())  # type: ignore[attr-defined]
-    if visible is not None:
-        query = query.where(Device.owner_id.in_(visible))  # type: ignore[attr-defined]
-    for device in await session.scalars(query):
-        if device_name in device.names or device_name == device.device_id:
-            return device
-    raise NotFound(f"no device is known as {device_name!r}", field="deviceName")
-
-
-def _check_text(field: str, value: str) -> None:
-    if not value.strip() or len(value) > MAX_TEXT:
-        raise BadUserInput(f"{field} must be 1 to {MAX_TEXT} characters", field=field)
+    """``user``'s device (omitted: the caller's) known by ``device_name``: the device of that
+    id, else the one that has had that name."""
+    data = await open_user_data(session, principal, project, user)
+    devices = (
+        await session.scalars(
+            select(Device)
+            .where(Device.project_id == data.project_id, Device.owner_id == data.user)
+            .order_by(Device.device_id)
+        )
+    ).all()
+    exact = [d for d in devices if d.device_id == device_name]
+    named = exact or [d for d in devices if device_name in d.names]
+    if len(named) > 1:
+        ids = ", ".join(repr(d.device_id) for d in named)
+        raise BadUserInput(
+            f"several devices are known as {device_name!r}: {ids}; name one by its deviceId",
+            field="deviceName",
+            candidates=[d.device_id for d in named],
+        )
+    if not named:
+        raise NotFound(f"no device is known as {device_name!r}", field="deviceName")
+    return named[0]
 
 
 def _device(project: str, d: Device, **health: Any) -> DeviceInfo:
     return DeviceInfo(
-        project=project, device_id=d.device_id, names=list(d.names), device_type=d.device_type,
-        version=d.version, owner=d.owner_id, pending_up=d.pending_up,
-        first_seen=d.first_seen, last_seen=d.last_seen, **health,
-    )  # fmt: skip
+        project=project,
+        device_id=d.device_id,
+        names=list(d.names),
+        device_type=d.device_type,
+        version=d.version,
+        owner=d.owner_id,
+        pending_up=d.pending_up,
+        first_seen=d.first_seen,
+        last_seen=d.last_seen,
+        **health,
+    )
 
 
 def _case(record: Record, table: str) -> PendingCase:

@@ -7,18 +7,16 @@ from datetime import datetime
 
 from sqlalchemy import delete, or_, select
 
-from gateway.auth.access import target_user
-from gateway.auth.principal import Principal, Role
+from gateway.auth.access import authorize_project, check_grantee, grant_owner
+from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import AccessGrant, Project, User
-from gateway.errors import BadUserInput, Forbidden
-from gateway.sync.projects import require_project
-
-MAX_USER_ID_LENGTH = 255
+from gateway.sync.projects import check_user_id, require_project
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
+    project_id: int
     project: str
     user_id: str
     grantee_id: str
@@ -26,36 +24,20 @@ class Grant:
     created_at: datetime
 
 
-def _check_user_id(value: str, field: str) -> str:
-    if not value or not value.strip() or len(value) > MAX_USER_ID_LENGTH:
-        raise BadUserInput(f"{field} must be a user id of 1 to {MAX_USER_ID_LENGTH} characters")
-    return value
-
-
-def _owner(principal: Principal, user: str | None, action: str) -> str:
-    owner = _check_user_id(target_user(principal, user), "user")
-    if owner != principal.user_id and not principal.is_admin:
-        raise Forbidden(f"only admins may {action} for another user")
-    return owner
-
-
 async def grant_access(
     db: Database, principal: Principal, project_code: str, grantee: str, user: str | None = None
 ) -> Grant:
-    """Grant ``grantee`` access to ``user``'s data (default: the caller's). Granting again
-    returns the existing grant."""
-    owner = _owner(principal, user, "grant access")
-    _check_user_id(grantee, "grantee")
-    if grantee == owner:
-        raise BadUserInput("a user always has access to their own data", field="grantee")
+    """Grant ``grantee`` access to ``user``'s data (default: the caller's) in a project the
+    caller reaches; it counts while both reach the project. Granting again returns the
+    existing grant."""
+    owner = check_user_id(grant_owner(principal, user, "grant access"), "user")
+    check_user_id(grantee, "grantee")
     async with db.transaction() as session:
         project = await require_project(session, project_code)
-        role = await session.scalar(select(User.role).where(User.id == grantee))
-        if role is not None and role != Role.PROFESSIONAL.value:
-            raise BadUserInput(
-                f"user {grantee!r} is a {role}; only professionals can be granted access",
-                field="grantee",
-            )
+        await authorize_project(session, principal, project)
+        check_grantee(
+            grantee, owner, await session.scalar(select(User.role).where(User.id == grantee))
+        )
         existing = await session.scalar(
             select(AccessGrant).where(
                 AccessGrant.project_id == project.id,
@@ -76,9 +58,11 @@ async def grant_access(
 
 async def revoke_access(
     db: Database, principal: Principal, project_code: str, grantee: str, user: str | None = None
-) -> bool:
-    """Remove a grant; ``False`` when there was none."""
-    owner = _owner(principal, user, "revoke access")
+) -> int | None:
+    """Remove a grant: the project's id when there was one (the grantee's live feeds of it must
+    be checked again), None when there was none. A user may always withdraw their grants, even
+    from a project they no longer reach."""
+    owner = grant_owner(principal, user, "revoke access")
     async with db.transaction() as session:
         project = await require_project(session, project_code)
         result = await session.execute(
@@ -88,7 +72,7 @@ async def revoke_access(
                 AccessGrant.grantee_id == grantee,
             )
         )
-    return bool(result.rowcount)
+    return project.id if result.rowcount else None  # type: ignore[attr-defined]
 
 
 async def grants_involving(db: Database, user_id: str) -> list[Grant]:
@@ -105,6 +89,7 @@ async def grants_involving(db: Database, user_id: str) -> list[Grant]:
 
 def _grant(project_code: str, row: AccessGrant) -> Grant:
     return Grant(
+        project_id=row.project_id,
         project=project_code,
         user_id=row.user_id,
         grantee_id=row.grantee_id,

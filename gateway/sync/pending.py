@@ -44,20 +44,28 @@ def dashed(record_id: str) -> str:
 async def mark_delivered(
     session: AsyncSession,
     project_id: int,
-    device_id: str,
     user: str,
+    device_id: str,
     positions: Mapping[int, Position],
     *,
     forward_only: bool = True,
 ) -> None:
-    """Record what a device has received per table. Reads only move it forward; an
+    """Record what ``user``'s device has received per table. Reads only move it forward; an
     acknowledgement sets it to what the device says it applied."""
     if not positions:
         return
     stmt = insert(session, DeliveredProgress)
-    moved = {"xid": stmt.excluded.xid, "position": stmt.excluded.position,
-             "user_id": stmt.excluded.user_id, "updated_at": stmt.excluded.updated_at}  # fmt: skip
-    keys = [DeliveredProgress.project_id, DeliveredProgress.device_id, DeliveredProgress.table_id]
+    moved = {
+        "xid": stmt.excluded.xid,
+        "position": stmt.excluded.position,
+        "updated_at": stmt.excluded.updated_at,
+    }
+    keys = [
+        DeliveredProgress.project_id,
+        DeliveredProgress.user_id,
+        DeliveredProgress.device_id,
+        DeliveredProgress.table_id,
+    ]
     stmt = stmt.on_conflict_do_update(
         index_elements=keys,
         set_=moved,
@@ -72,17 +80,25 @@ async def mark_delivered(
     await session.execute(
         stmt,
         [
-            {"project_id": project_id, "device_id": device_id, "table_id": table_id,
-             "user_id": user, "xid": p.xid, "position": p.id, "updated_at": now}
+            {
+                "project_id": project_id,
+                "user_id": user,
+                "device_id": device_id,
+                "table_id": table_id,
+                "xid": p.xid,
+                "position": p.id,
+                "updated_at": now,
+            }
             for table_id, p in sorted(positions.items())
         ],
-    )  # fmt: skip
+    )
 
 
 def pending_query(project_id: int, device: Device) -> Select[tuple[Record, str]]:
     """The device owner's records whose current version has not reached the device."""
     delivered = and_(
         DeliveredProgress.project_id == Record.project_id,
+        DeliveredProgress.user_id == Record.user_id,
         DeliveredProgress.device_id == device.device_id,
         DeliveredProgress.table_id == Record.table_id,
     )
@@ -105,16 +121,18 @@ def pending_query(project_id: int, device: Device) -> Select[tuple[Record, str]]
 
 async def pending_counts(
     session: AsyncSession, project_id: int, owners: Collection[str] | None = None
-) -> dict[str, int]:
-    """Records pending towards each device of the project (of ``owners``' devices only, when
-    given), in one query: the status feed runs this on every change."""
+) -> dict[tuple[str, str], int]:
+    """Records pending towards each device of the project, by (owner, deviceId) (of
+    ``owners``' devices only, when given), in one query: the status feed runs this on every
+    change."""
     delivered = and_(
         DeliveredProgress.project_id == Device.project_id,
+        DeliveredProgress.user_id == Device.owner_id,
         DeliveredProgress.device_id == Device.device_id,
         DeliveredProgress.table_id == Record.table_id,
     )
     rows = await session.execute(
-        select(Device.device_id, func.count(Record.id))
+        select(Device.owner_id, Device.device_id, func.count(Record.id))
         .join(
             Record,
             and_(
@@ -133,9 +151,9 @@ async def pending_counts(
                 > tuple_(DeliveredProgress.xid, DeliveredProgress.position),
             ),
         )
-        .group_by(Device.device_id)
+        .group_by(Device.owner_id, Device.device_id)
     )
-    return {device_id: count for device_id, count in rows.all()}
+    return {(owner, device_id): count for owner, device_id, count in rows.all()}
 
 
 async def count_pending(session: AsyncSession, project_id: int, device: Device) -> int:
@@ -151,15 +169,16 @@ async def acknowledge_progress(
     progress: Mapping[str, str],
     user: str | None = None,
 ) -> None:
-    """The device states what it has applied: its delivered progress becomes that."""
+    """The device (of ``user``, omitted: the caller) states what it has applied: its delivered
+    progress becomes that."""
     async with db.transaction() as session:
         data = await open_user_data(session, principal, project, user)
         found_id, owner, catalog = data.project_id, data.user, data.tables
         check_known(catalog, progress, "progress")
-        device = await session.get(Device, (found_id, device_id))
-        if device is None or device.owner_id != owner:
+        device = await session.get(Device, (found_id, owner, device_id))
+        if device is None:
             raise NotFound(f"device {device_id!r} is not known for {owner!r}", field="deviceId")
         positions = {
             catalog[table].id: Cursor.decode(token).position for table, token in progress.items()
         }
-        await mark_delivered(session, found_id, device_id, owner, positions, forward_only=False)
+        await mark_delivered(session, found_id, owner, device_id, positions, forward_only=False)

@@ -1,4 +1,4 @@
-"""Projects (data spaces) and their declared tables."""
+"""Projects (data spaces), their members and their declared tables."""
 
 from __future__ import annotations
 
@@ -8,20 +8,30 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import authorize_user_data, target_user
+from gateway.auth.access import (
+    authorize_project,
+    authorize_user_data,
+    reachable_projects,
+    require_admin,
+    shown_members,
+    target_user,
+)
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.db.models import Project, ProjectTable
-from gateway.errors import BadUserInput, Forbidden, NotFound
+from gateway.db.dialect import insert
+from gateway.db.models import AccessGrant, Project, ProjectMember, ProjectTable
+from gateway.db.types import utcnow
+from gateway.errors import BadUserInput, NotFound
 from gateway.sync.selection import CatalogTable
 from gateway.sync.tables import ConflictPolicy, FieldSpec, TableSpec
 
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_NAME_LENGTH = 200
+MAX_USER_ID_LENGTH = 255
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +44,18 @@ class DeclaredTable:
 class ProjectInfo:
     code: str
     name: str
+    open: bool
     created_at: datetime
     tables: tuple[DeclaredTable, ...]
+    members: tuple[str, ...]  # those the caller may see (``access.shown_members``)
 
 
-def require_admin(principal: Principal, action: str) -> None:
-    if not principal.is_admin:
-        raise Forbidden(f"only admins may {action}")
+def check_user_id(value: str, field: str) -> str:
+    if not value or not value.strip() or len(value) > MAX_USER_ID_LENGTH:
+        raise BadUserInput(
+            f"{field} must be a user id of 1 to {MAX_USER_ID_LENGTH} characters", field=field
+        )
+    return value
 
 
 async def require_project(session: AsyncSession, code: str) -> Project:
@@ -50,7 +65,10 @@ async def require_project(session: AsyncSession, code: str) -> Project:
     return project
 
 
-async def create_project(db: Database, principal: Principal, code: str, name: str) -> ProjectInfo:
+async def create_project(
+    db: Database, principal: Principal, code: str, name: str, *, open: bool = False
+) -> ProjectInfo:
+    """A new project: closed (members only, none yet) unless ``open``."""
     require_admin(principal, "create projects")
     if not CODE_PATTERN.fullmatch(code):
         raise BadUserInput(
@@ -65,13 +83,49 @@ async def create_project(db: Database, principal: Principal, code: str, name: st
         async with db.transaction() as session:
             if await session.scalar(select(Project.id).where(Project.code == code)) is not None:
                 raise BadUserInput(f"project {code!r} already exists", field="code")
-            project = Project(code=code, name=name)
+            project = Project(code=code, name=name, open=open)
             session.add(project)
     except IntegrityError as exc:  # a concurrent createProject won the race
         raise BadUserInput(f"project {code!r} already exists", field="code") from exc
     return ProjectInfo(
-        code=project.code, name=project.name, created_at=project.created_at, tables=()
+        code=project.code,
+        name=project.name,
+        open=project.open,
+        created_at=project.created_at,
+        tables=(),
+        members=(),
     )
+
+
+async def add_member(db: Database, principal: Principal, code: str, user: str) -> ProjectInfo:
+    """Let ``user`` use a project (admins only); adding a member again changes nothing."""
+    require_admin(principal, "add project members")
+    check_user_id(user, "user")
+    async with db.transaction() as session:
+        project = await require_project(session, code)
+        member = {"project_id": project.id, "user_id": user, "added_by": principal.user_id}
+        await session.execute(
+            insert(session, ProjectMember)
+            .values(**member, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["project_id", "user_id"])
+        )
+    found = await list_projects(db, principal, [code])
+    return found[0]
+
+
+async def remove_member(db: Database, principal: Principal, code: str, user: str) -> int | None:
+    """Withdraw ``user``'s membership (admins only): the id of the project when they were a
+    member (their live feeds of it must end), None when they were not. Their data and grants
+    stay, unused while they are not a member."""
+    require_admin(principal, "remove project members")
+    async with db.transaction() as session:
+        project = await require_project(session, code)
+        result = await session.execute(
+            delete(ProjectMember).where(
+                ProjectMember.project_id == project.id, ProjectMember.user_id == user
+            )
+        )
+    return project.id if result.rowcount else None  # type: ignore[attr-defined]
 
 
 async def define_table(
@@ -121,37 +175,68 @@ async def set_conflict_policy(
     return _declared(row)
 
 
-async def list_projects(db: Database, codes: Sequence[str] | None = None) -> list[ProjectInfo]:
-    """Projects ordered by code, each with its tables: two queries however many projects."""
+async def list_projects(
+    db: Database, principal: Principal, codes: Sequence[str] | None = None
+) -> list[ProjectInfo]:
+    """The projects ``principal`` reaches, ordered by code, each with its tables and the
+    members the caller may see: four queries however many projects."""
     async with db.session() as session:
         query = select(Project).order_by(Project.code)
         if codes is not None:
             query = query.where(Project.code.in_(codes))
+        reachable = reachable_projects(principal)
+        if reachable is not None:
+            query = query.where(reachable)
         projects = (await session.scalars(query)).all()
         if not projects:
             return []
+        ids = [p.id for p in projects]
         rows = await session.scalars(
             select(ProjectTable)
-            .where(ProjectTable.project_id.in_([p.id for p in projects]))
+            .where(ProjectTable.project_id.in_(ids))  # type: ignore[attr-defined]
             .order_by(ProjectTable.name)
         )
         tables: dict[int, list[DeclaredTable]] = defaultdict(list)
         for row in rows:
             tables[row.project_id].append(_declared(row))
+        members: dict[int, list[str]] = defaultdict(list)
+        for project_id, user_id in await session.execute(
+            select(ProjectMember.project_id, ProjectMember.user_id)
+            .where(ProjectMember.project_id.in_(ids))  # type: ignore[attr-defined]
+            .order_by(ProjectMember.user_id)
+        ):
+            members[project_id].append(user_id)
+        grantors: dict[int, set[str]] = defaultdict(set)
+        for project_id, user_id in await session.execute(
+            select(AccessGrant.project_id, AccessGrant.user_id).where(
+                AccessGrant.project_id.in_(ids),  # type: ignore[attr-defined]
+                AccessGrant.grantee_id == principal.user_id,
+            )
+        ):
+            grantors[project_id].add(user_id)
     return [
         ProjectInfo(
             code=p.code,
             name=p.name,
+            open=p.open,
             created_at=p.created_at,
             tables=tuple(tables[p.id]) if p.id is not None else (),
+            members=tuple(shown_members(principal, members[p.id or 0], grantors[p.id or 0])),
         )
         for p in projects
     ]
 
 
-async def find_project(db: Database, code: str) -> ProjectInfo | None:
-    found = await list_projects(db, [code])
-    return found[0] if found else None
+async def find_project(db: Database, principal: Principal, code: str) -> ProjectInfo | None:
+    """One project; None when there is none, ``Forbidden`` when the caller may not reach it."""
+    found = await list_projects(db, principal, [code])
+    if found:
+        return found[0]
+    async with db.session() as session:
+        project = await session.scalar(select(Project).where(Project.code == code))
+        if project is not None:
+            await authorize_project(session, principal, project)
+    return None
 
 
 def _declared(row: ProjectTable) -> DeclaredTable:
@@ -181,7 +266,7 @@ async def open_user_data(
     found, tables = await load_catalog(session, project)
     assert found.id is not None
     owner = target_user(principal, user)
-    await authorize_user_data(session, principal, found.id, owner)
+    await authorize_user_data(session, principal, found, owner)
     return UserData(found.id, tables, owner)
 
 

@@ -26,14 +26,14 @@ from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Action
 from gateway.errors import BadUserInput
+from gateway.sync import exchange
 from gateway.sync.actions import ActionType, DeliveredAction
 from gateway.sync.cursor import START, START_CURSOR, Cursor, Position
-from gateway.sync.devices import Direction, record_event, touch_device, universe
+from gateway.sync.exchange import Exchange
 from gateway.sync.horizon import horizon
 from gateway.sync.merge import LogEntry, merge
-from gateway.sync.pending import mark_delivered
 from gateway.sync.projects import open_user_data
-from gateway.sync.runs import Counters, RunInfo, RunsChanged, SyncRunStatus, record_device_run
+from gateway.sync.runs import Counters, RunInfo, RunsChanged
 from gateway.sync.selection import CatalogTable, check_known, select_tables
 
 LOCAL, REMOTE = "local", "remote"
@@ -138,11 +138,28 @@ class _Scope:
         return out
 
 
+def read_exchange(
+    principal: Principal, project_id: int, user: str, request: ReadRequest
+) -> Exchange:
+    """A device's read (or live stream), as the device's bookkeeping records it."""
+    assert request.device_id is not None
+    return Exchange(
+        project_id=project_id,
+        user=user,
+        device_id=request.device_id,
+        username=principal.user_id,
+        include_tables=request.filter.include_tables,
+        exclude_tables=request.filter.exclude_tables,
+    )
+
+
 def _at(position: Position) -> ColumnElement[tuple[int, int]]:
     return tuple_(literal(position.xid), literal(position.id))
 
 
 async def _open_scope(session: AsyncSession, principal: Principal, request: ReadRequest) -> _Scope:
+    if request.device_id is not None:
+        exchange.check_text("deviceId", request.device_id)
     data = await open_user_data(session, principal, request.project, request.user)
     project_id, user, catalog = data.project_id, data.user, data.tables
     check_known(catalog, request.progress, "progress")
@@ -286,26 +303,19 @@ async def _record_read(
     """After a read by a device, in one small transaction: it was seen, it has received up to
     ``received`` (per table id), a GET if ``delivered``, and, given ``run_counters``, its run:
     COMPLETED, and full when the read started without any progress."""
-    assert request.device_id is not None
-    device_id, selected = request.device_id, request.filter
+    done = read_exchange(principal, scope.project_id, scope.user, request)
     for attempt in (1, 2):
         try:
             async with db.transaction() as session:
-                device = await touch_device(session, scope.project_id, device_id, scope.user)
-                await mark_delivered(session, scope.project_id, device_id, scope.user, received)
-                if delivered:
-                    await record_event(
-                        session, device, username=principal.user_id, user=scope.user,
-                        direction=Direction.GET, partial=partial,
-                        universe=universe(selected.include_tables, selected.exclude_tables),
-                    )  # fmt: skip
-                if run_counters is None:
-                    return None
-                return await record_device_run(
-                    session, scope.project_id, device_id, scope.user, SyncRunStatus.COMPLETED,
-                    run_counters, what="read", username=principal.user_id,
+                return await exchange.received(
+                    session,
+                    done,
+                    received,
+                    delivered=delivered,
+                    partial=partial,
+                    counters=run_counters,
                     full_sync=not request.progress,
-                )  # fmt: skip
+                )
         except IntegrityError:  # the device's first two reads raced to register it
             if attempt == 2:
                 raise

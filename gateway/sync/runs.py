@@ -45,13 +45,19 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import target_user, visible_users
+from gateway.auth.access import (
+    authorize_user_data,
+    may_see_user,
+    require_manage,
+    target_user,
+    visible_users,
+)
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.dialect import in_values, insert
-from gateway.db.models import Device, Project, Sync, SyncRun
+from gateway.db.models import Project, Sync, SyncRun
 from gateway.db.types import utcnow
-from gateway.errors import BadUserInput, Conflict, Forbidden, NotFound
+from gateway.errors import BadUserInput, Conflict, NotFound
 from gateway.sync.projects import load_catalog, require_project
 from gateway.sync.run_paging import Pagination, SortOrder, paginate, requested_page
 
@@ -177,20 +183,21 @@ async def create_sync(
     exclude_tables: Sequence[str] | None = None,
     user: str | None = None,
 ) -> SyncInfo:
-    """A sync for an external job (no ``device_id``) or a device (at most one each: a device's
-    sync is otherwise created on its first exchange). ``user``: whose data, omitted the
-    caller's; only admins create syncs of other users' data."""
+    """A sync for an external job (no ``device_id``) or for one of ``user``'s devices (at most
+    one each: a device's sync is otherwise created on its first exchange). ``user``: whose
+    data, omitted the caller's; only admins create syncs of other users' data."""
     name = _text("name", name, MAX_NAME)
     if device_id is not None:
         _text("deviceId", device_id, MAX_NAME)
     owner = target_user(principal, user)
-    _require_manage(principal, owner)
+    require_manage(principal, owner)
     try:
         async with db.transaction() as session:
             found, tables = await load_catalog(session, project)
+            await authorize_user_data(session, principal, found, owner)
             _check_tables(project, tables.keys(), include_tables, exclude_tables)
             if device_id is not None:
-                await _check_device_free(session, found.id, device_id, owner)  # type: ignore[arg-type]
+                await _check_device_free(session, found.id, owner, device_id)  # type: ignore[arg-type]
             sync = Sync(
                 project_id=found.id, name=name, device_id=device_id, direction=direction.value,
                 include_tables=list(include_tables) if include_tables else None,
@@ -205,10 +212,12 @@ async def create_sync(
 
 
 async def device_sync(session: AsyncSession, project_id: int, device_id: str, owner: str) -> Sync:
-    """The device's own sync, created on first use (named after the device, both directions).
-    One SELECT once it exists (every write and read of a device asks); race-safe on first use:
-    concurrent first uses insert once. An existing sync keeps its owner."""
-    query = select(Sync).where(Sync.project_id == project_id, Sync.device_id == device_id)
+    """The sync of ``owner``'s device, created on first use (named after the device, both
+    directions). One SELECT once it exists (every write and read of a device asks); race-safe
+    on first use: concurrent first uses insert once."""
+    query = select(Sync).where(
+        Sync.project_id == project_id, Sync.owner_id == owner, Sync.device_id == device_id
+    )
     found = (await session.scalars(query)).first()
     if found is not None:
         return found
@@ -223,7 +232,7 @@ async def device_sync(session: AsyncSession, project_id: int, device_id: str, ow
             created_by=owner,
             created_at=utcnow(),
         )
-        .on_conflict_do_nothing(index_elements=["project_id", "device_id"])
+        .on_conflict_do_nothing(index_elements=["project_id", "owner_id", "device_id"])
     )
     return (await session.scalars(query)).one()
 
@@ -233,7 +242,7 @@ async def list_syncs(db: Database, principal: Principal, project: str) -> list[S
     async with db.session() as session:
         found = await require_project(session, project)
         query = select(Sync).where(Sync.project_id == found.id).order_by(Sync.id)
-        visible = await visible_users(session, principal, found.id)  # type: ignore[arg-type]
+        visible = await visible_users(session, principal, found)
         if visible is not None:
             query = query.where(Sync.owner_id.in_(visible))  # type: ignore[attr-defined]
         return [_sync(s, project) for s in await session.scalars(query)]
@@ -262,7 +271,7 @@ async def start_sync_run(
     scheduled for later. Without a trigger reason: ``API``, started by the caller."""
     async with db.transaction() as session:
         sync = await _visible_sync(session, principal, sync_id)
-        _require_manage(principal, sync.owner_id)
+        require_manage(principal, sync.owner_id)
         return await start_run(
             session, sync, full_sync=full_sync,
             trigger=trigger or TriggerReason("API", f"Started by {principal.user_id}"),
@@ -324,7 +333,7 @@ async def _manage(
         ).first()
         if row is None or not await _may_see(session, principal, row.project_id, row.owner_id):
             raise _no_run(run_id)
-        _require_manage(principal, row.owner_id)
+        require_manage(principal, row.owner_id)
         return await transition(session)
 
 
@@ -369,7 +378,7 @@ async def list_project_runs(
         where = [SyncRun.project_id == found.id]
         if status is not None:
             where.append(SyncRun.status == status.value)
-        visible = await visible_users(session, principal, found.id)  # type: ignore[arg-type]
+        visible = await visible_users(session, principal, found)
         if visible is not None:
             where.append(Sync.owner_id.in_(visible))  # type: ignore[attr-defined]
         return await _page(session, where, page, per_page, order)
@@ -446,36 +455,6 @@ async def record_run(
     # read records a run).
     run_id = await session.scalar(_INSERT_RUN, row)
     return _run(SyncRun(id=run_id, **row), sync.owner_id)
-
-
-async def record_device_run(
-    session: AsyncSession,
-    project_id: int,
-    device_id: str,
-    owner: str,
-    status: SyncRunStatus,
-    counters: Counters,
-    *,
-    what: str,
-    username: str,
-    full_sync: bool = False,
-    error_code: str | None = None,
-    error_message: str | None = None,
-    error_detail: str | None = None,
-) -> RunInfo:
-    """One exchange of a device (``what``: a write, a read), as a finished run of the device's
-    own sync, which is created on first use."""
-    return await record_run(
-        session,
-        await device_sync(session, project_id, device_id, owner),
-        status,
-        counters,
-        trigger=device_trigger(what, device_id, username, owner),
-        full_sync=full_sync,
-        error_code=error_code,
-        error_message=error_message,
-        error_detail=error_detail,
-    )
 
 
 async def update_run(
@@ -699,7 +678,7 @@ async def run_scope(
             sync = await _visible_sync(session, principal, sync_id)
             if sync.project_id != found.id:
                 raise NotFound(f"sync {sync_id} is not in project {project!r}", field="syncId")
-        return found.id, await visible_users(session, principal, found.id)
+        return found.id, await visible_users(session, principal, found)
 
 
 # ---- helpers
@@ -732,16 +711,11 @@ def _trigger(trigger: TriggerReason) -> None:
     _text("syncTriggerReason.uiTag", trigger.ui_tag, MAX_TAG)
 
 
-def _require_manage(principal: Principal, owner: str) -> None:
-    if not (principal.is_admin or principal.user_id == owner):
-        raise Forbidden(f"only admins and {owner!r} may manage the syncs of {owner!r}'s data")
-
-
 async def _may_see(
     session: AsyncSession, principal: Principal, project_id: int, owner: str
 ) -> bool:
-    visible = await visible_users(session, principal, project_id)
-    return visible is None or owner in visible
+    project = await session.get(Project, project_id)
+    return project is not None and await may_see_user(session, principal, project, owner)
 
 
 async def _visible_sync(session: AsyncSession, principal: Principal, sync_id: int) -> Sync:
@@ -756,19 +730,16 @@ def _no_run(run_id: int) -> NotFound:
 
 
 async def _check_device_free(
-    session: AsyncSession, project_id: int, device_id: str, owner: str
+    session: AsyncSession, project_id: int, owner: str, device_id: str
 ) -> None:
+    """Only ``owner``'s own devices count: another user's device of the same id is another
+    device, and whether it exists is none of the caller's business."""
     if await session.scalar(
-        select(Sync.id).where(Sync.project_id == project_id, Sync.device_id == device_id)
+        select(Sync.id).where(
+            Sync.project_id == project_id, Sync.owner_id == owner, Sync.device_id == device_id
+        )
     ):
         raise Conflict(f"device {device_id!r} already has a sync", field="deviceId")
-    device_owner = await session.scalar(
-        select(Device.owner_id).where(
-            Device.project_id == project_id, Device.device_id == device_id
-        )
-    )
-    if device_owner not in (None, owner):
-        raise Conflict(f"device {device_id!r} syncs another user's data", field="deviceId")
 
 
 async def _lock_sync(session: AsyncSession, sync_id: int) -> None:

@@ -33,7 +33,8 @@ from gateway.db.types import utcnow
 from gateway.errors import BadUserInput
 from gateway.sync.actions import ActionType
 from gateway.sync.conflicts import ConflictKind, ConflictStatus, Version
-from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, device_health, display_name
+from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, device_health
+from gateway.sync.exchange import display_name
 from gateway.sync.projects import load_catalog, open_user_data
 
 MAX_LISTED_CONFLICTS = 100  # the newest open ones; ``conflicts`` pages through all of them
@@ -160,10 +161,14 @@ async def sync_status(
     return build_report(project, states[data.user], options, utcnow(), support_contact)
 
 
-async def report_owner(db: Database, principal: Principal, project: str, user: str | None) -> str:
-    """Whose report ``principal`` asks for (omitted: their own), once the access rule allows it."""
+async def report_owner(
+    db: Database, principal: Principal, project: str, user: str | None
+) -> tuple[int, str]:
+    """The project's id, and whose report ``principal`` asks for (omitted: their own), once
+    the access rule allows it."""
     async with db.session() as session:
-        return (await open_user_data(session, principal, project, user)).user
+        data = await open_user_data(session, principal, project, user)
+        return data.project_id, data.user
 
 
 async def project_states(

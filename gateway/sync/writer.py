@@ -29,13 +29,13 @@ from gateway.db.models import Action, Record, WriteProgress
 from gateway.db.models import Conflict as ConflictRow
 from gateway.db.types import utcnow
 from gateway.errors import (
-    BadUserInput,
     Conflict,
     GatewayError,
     LimitExceeded,
     TableNotAllowed,
     ValidationFailed,
 )
+from gateway.sync import exchange
 from gateway.sync.actions import ActionType, IncomingAction, InvalidAction
 from gateway.sync.conflicts import (
     ConflictKind,
@@ -47,9 +47,9 @@ from gateway.sync.conflicts import (
     versions_at,
 )
 from gateway.sync.cursor import Position
-from gateway.sync.devices import Direction, record_event, touch_device, universe
+from gateway.sync.exchange import Exchange
 from gateway.sync.projects import open_user_data
-from gateway.sync.runs import Counters, RunInfo, RunsChanged, SyncRunStatus, record_device_run
+from gateway.sync.runs import Counters, RunInfo, RunsChanged
 from gateway.sync.selection import CatalogTable, select_tables
 from gateway.sync.tables import ConflictPolicy
 from gateway.sync.validation import (
@@ -170,8 +170,8 @@ async def _write(
             f"a batch holds at most {max_batch} actions, this one has {len(request.actions)}",
             limit=max_batch,
         )
-    if request.device_id is not None and not _valid_device_id(request.device_id):
-        raise BadUserInput("deviceId must be 1 to 255 characters", field="deviceId")
+    if request.device_id is not None:
+        exchange.check_text("deviceId", request.device_id)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             async with db.transaction() as session:
@@ -187,10 +187,6 @@ async def _write(
     raise AssertionError("unreachable")
 
 
-def _valid_device_id(device_id: str) -> bool:
-    return 0 < len(device_id) <= 255
-
-
 async def _record_refusal(
     db: Database, principal: Principal, request: WriteRequest, refused: GatewayError
 ) -> RunInfo | None:
@@ -199,7 +195,7 @@ async def _record_refusal(
     request refused for that was not the device's sync. Best effort: the refusal is what the
     client must get, whatever happens here."""
     device_id = request.device_id
-    if device_id is None or not _valid_device_id(device_id):
+    if device_id is None:
         return None
     try:
         async with db.transaction() as session:
@@ -208,22 +204,30 @@ async def _record_refusal(
             except GatewayError:  # UNAUTHENTICATED, FORBIDDEN, NOT_FOUND: not its sync
                 return None
             invalid: list[dict[str, Any]] | None = refused.details.get("invalidActions")
-            return await record_device_run(
+            return await exchange.refused(
                 session,
-                data.project_id,
-                device_id,
-                data.user,
-                SyncRunStatus.FAILED,
+                _exchange(principal, request, data.project_id, data.user, device_id),
                 _refused_counters(request.actions, invalid),
+                refused,
+                json.dumps(invalid) if invalid is not None else None,
                 what=_WHAT,
-                username=principal.user_id,
-                error_code=refused.code,
-                error_message=refused.message,
-                error_detail=json.dumps(invalid) if invalid is not None else None,
             )
     except Exception:
         logger.exception("could not record the refused batch of device %r as a run", device_id)
         return None
+
+
+def _exchange(
+    principal: Principal, request: WriteRequest, project_id: int, user: str, device_id: str
+) -> Exchange:
+    return Exchange(
+        project_id=project_id,
+        user=user,
+        device_id=device_id,
+        username=principal.user_id,
+        include_tables=request.include_tables,
+        exclude_tables=request.exclude_tables,
+    )
 
 
 def _source_counters(actions: Sequence[IncomingAction]) -> dict[str, int]:
@@ -292,7 +296,7 @@ async def write_in_transaction(
     changing = {
         c.table.id for c in new if c.action is not ActionType.INSERT and c.record in records
     }
-    seen = await delivered_positions(session, project_id, request.device_id, changing)
+    seen = await delivered_positions(session, project_id, user, request.device_id, changing)
     writer = _Writer(request.device_id, seen)
     versions = await versions_at(session, writer.contested(new, records))
     played = writer.play(new, records, versions)
@@ -326,18 +330,15 @@ async def write_in_transaction(
 
     run = None
     if request.device_id is not None:
-        device = await touch_device(session, project_id, request.device_id, user)
-        await record_event(
-            session, device, username=principal.user_id, user=user, direction=Direction.PUT,
-            universe=universe(request.include_tables, request.exclude_tables),
-        )  # fmt: skip
         counters = _accepted_counters(
             request.actions, len(new), len(duplicates), len(played.superseded)
         )
-        run = await record_device_run(
-            session, project_id, request.device_id, user, SyncRunStatus.COMPLETED, counters,
-            what=_WHAT, username=principal.user_id,
-        )  # fmt: skip
+        run = await exchange.wrote(
+            session,
+            _exchange(principal, request, project_id, user, request.device_id),
+            counters,
+            what=_WHAT,
+        )
 
     tables = sorted({c.table.name: c.table for c in checked}.values(), key=lambda t: t.name)
     return WriteOutcome(

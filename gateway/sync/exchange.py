@@ -1,0 +1,270 @@
+"""What a device's exchange with the gateway leaves behind: the device registered and seen,
+its history (CSPro's puts and gets), what it has received (delivered progress) and its runs.
+
+The writer, the reader and the live stream do that bookkeeping here and nowhere else, as do the
+heartbeat (``reportDevice``) and reported syncs (``recordSyncEvent``). Every entry point takes an
+``Exchange``: the project, the user whose data moved (allowed to the caller by
+``open_user_data`` before), the device, and who called. A device is (project, user, deviceId):
+it is only ever looked up or created among that user's devices, so another user naming the
+same deviceId reaches another device, and ownership holds by construction.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db.models import Device, SyncEvent
+from gateway.db.types import utcnow
+from gateway.errors import BadUserInput, GatewayError
+from gateway.sync.cursor import Position
+from gateway.sync.pending import mark_delivered
+from gateway.sync.runs import (
+    Counters,
+    RunInfo,
+    SyncRunStatus,
+    device_sync,
+    device_trigger,
+    record_run,
+    start_run,
+)
+
+MAX_TEXT = 255
+
+
+class Direction(StrEnum):
+    PUT = "PUT"
+    GET = "GET"
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    project_id: int
+    user: str  # whose data: the device's owner
+    device_id: str
+    username: str  # who called: the owner, a professional with a grant, an admin
+    include_tables: Sequence[str] | None = None
+    exclude_tables: Sequence[str] | None = None
+
+    @property
+    def universe(self) -> str:
+        """The exchange's filter as text; empty when it covered everything."""
+        return universe(self.include_tables, self.exclude_tables)
+
+
+def universe(include: Sequence[str] | None, exclude: Sequence[str] | None) -> str:
+    parts = []
+    if include:
+        parts.append("includeTables=" + ",".join(include))
+    if exclude:
+        parts.append("excludeTables=" + ",".join(exclude))
+    return "; ".join(parts)
+
+
+def check_text(field: str, value: str) -> str:
+    """A device's id, name, type or version: 1 to 255 characters, not blank, no control
+    characters (which PostgreSQL refuses in text, and no person can read)."""
+    if not value.strip() or len(value) > MAX_TEXT:
+        raise BadUserInput(f"{field} must be 1 to {MAX_TEXT} characters", field=field)
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise BadUserInput(f"{field} must not contain control characters", field=field)
+    return value
+
+
+class Named(Protocol):
+    device_id: str
+    names: list[str]
+
+
+def display_name(device: Named) -> str:
+    """A device that never reported a name is known by its deviceId."""
+    return device.names[-1] if device.names else device.device_id
+
+
+async def find_device(
+    session: AsyncSession, project_id: int, user: str, device_id: str
+) -> Device | None:
+    return await session.get(Device, (project_id, user, device_id))
+
+
+async def touch_device(
+    session: AsyncSession,
+    project_id: int,
+    user: str,
+    device_id: str,
+    *,
+    name: str | None = None,
+    device_type: str | None = None,
+    version: str | None = None,
+    pending_up: int | None = None,
+) -> Device:
+    """``user``'s device ``device_id``, registered on first sight, noted as seen now, with what
+    it reports."""
+    check_text("deviceId", device_id)
+    for field, value in (("name", name), ("type", device_type), ("version", version)):
+        if value is not None:
+            check_text(field, value)
+    if pending_up is not None and pending_up < 0:
+        raise BadUserInput("pendingUp cannot be negative", field="pendingUp")
+    now = utcnow()
+    device = await session.get(Device, (project_id, user, device_id), with_for_update=True)
+    if device is None:
+        device = Device(
+            project_id=project_id,
+            owner_id=user,
+            device_id=device_id,
+            names=[],
+            first_seen=now,
+            last_seen=now,
+        )
+        session.add(device)
+    device.last_seen = now
+    if name is not None and name not in device.names:
+        device.names = [*device.names, name]
+    if device_type is not None:
+        device.device_type = device_type
+    if version is not None:
+        device.version = version
+    if pending_up is not None:
+        device.pending_up = pending_up
+    return device
+
+
+def record_event(
+    session: AsyncSession,
+    device: Device,
+    *,
+    username: str,
+    direction: Direction,
+    universe: str = "",
+    partial: bool = False,
+    device_name: str | None = None,
+) -> SyncEvent:
+    """One put or get of ``device`` in its owner's history."""
+    event = SyncEvent(
+        project_id=device.project_id,
+        device_id=device.device_id,
+        device_name=device_name or display_name(device),
+        username=username,
+        user_id=device.owner_id,
+        direction=direction.value,
+        universe=universe,
+        partial=partial,
+    )
+    session.add(event)
+    return event
+
+
+async def wrote(
+    session: AsyncSession, exchange: Exchange, counters: Counters, *, what: str
+) -> RunInfo:
+    """A batch the device wrote, in the batch's own transaction: a PUT, and a COMPLETED run."""
+    device = await _seen(session, exchange)
+    record_event(
+        session,
+        device,
+        username=exchange.username,
+        direction=Direction.PUT,
+        universe=exchange.universe,
+    )
+    return await _run(session, exchange, SyncRunStatus.COMPLETED, counters, what)
+
+
+async def refused(
+    session: AsyncSession,
+    exchange: Exchange,
+    counters: Counters,
+    error: GatewayError,
+    detail: str | None,
+    *,
+    what: str,
+) -> RunInfo:
+    """A batch refused (its own transaction rolled back): a FAILED run with the client's error."""
+    await _seen(session, exchange)
+    return await _run(
+        session,
+        exchange,
+        SyncRunStatus.FAILED,
+        counters,
+        what,
+        error_code=error.code,
+        error_message=error.message,
+        error_detail=detail,
+    )
+
+
+async def received(
+    session: AsyncSession,
+    exchange: Exchange,
+    positions: Mapping[int, Position],
+    *,
+    delivered: bool,
+    partial: bool,
+    counters: Counters | None,
+    full_sync: bool,
+    what: str = "read",
+) -> RunInfo | None:
+    """A read by the device: it has received up to ``positions`` (per table id), a GET when it
+    ``delivered`` actions, and given ``counters`` a COMPLETED run (full when the read started
+    without any progress). A live stream's reads count into its own run instead."""
+    device = await _seen(session, exchange)
+    await mark_delivered(session, exchange.project_id, exchange.user, exchange.device_id, positions)
+    if delivered:
+        record_event(
+            session,
+            device,
+            username=exchange.username,
+            direction=Direction.GET,
+            partial=partial,
+            universe=exchange.universe,
+        )
+    if counters is None:
+        return None
+    return await _run(session, exchange, SyncRunStatus.COMPLETED, counters, what, full=full_sync)
+
+
+async def live_started(session: AsyncSession, exchange: Exchange, *, full_sync: bool) -> RunInfo:
+    """A live subscription of the device: one WORKING run for all it streams. Concurrent: the
+    device's writes and reads meanwhile are runs of the same sync."""
+    await _seen(session, exchange)
+    sync = await device_sync(session, exchange.project_id, exchange.device_id, exchange.user)
+    trigger = device_trigger(
+        "live subscription", exchange.device_id, exchange.username, exchange.user
+    )
+    return await start_run(session, sync, trigger=trigger, full_sync=full_sync, concurrent=True)
+
+
+async def _seen(session: AsyncSession, exchange: Exchange) -> Device:
+    return await touch_device(session, exchange.project_id, exchange.user, exchange.device_id)
+
+
+async def _run(
+    session: AsyncSession,
+    exchange: Exchange,
+    status: SyncRunStatus,
+    counters: Counters,
+    what: str,
+    *,
+    full: bool = False,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    error_detail: str | None = None,
+) -> RunInfo:
+    """One exchange as a finished run of the device's own sync (created on first use)."""
+    sync = await device_sync(session, exchange.project_id, exchange.device_id, exchange.user)
+    return await record_run(
+        session,
+        sync,
+        status,
+        counters,
+        trigger=device_trigger(what, exchange.device_id, exchange.username, exchange.user),
+        full_sync=full,
+        error_code=error_code,
+        error_message=error_message,
+        error_detail=error_detail,
+    )
