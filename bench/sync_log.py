@@ -63,7 +63,10 @@ HTTP_TIMEOUT_SECONDS = 120.0
 SEED = 2024  # the same actions on every run
 
 CREATE_PROJECT = """
-mutation ($code: String!) { createProject(code: $code, name: "Benchmark", open: true) { code } }
+mutation ($code: String!) { createProject(code: $code, name: "Benchmark") { code } }
+"""
+ADD_MEMBER = """
+mutation ($code: String!, $user: String!) { addProjectMember(project: $code, user: $user) { code } }
 """
 DEFINE_TABLE = """
 mutation ($project: String!, $name: String!, $fields: [FieldInput!]!) {
@@ -176,7 +179,9 @@ class GraphQLClient:
 
 
 async def set_up_project(client: GraphQLClient) -> None:
+    """As production has it: a closed project, the benchmark's patient one of its members."""
     await client.data(CREATE_PROJECT, code=PROJECT)
+    await client.data(ADD_MEMBER, code=PROJECT, user=USER)
     fields = [
         {"name": "utcTime", "type": "INT", "required": True},
         {"name": "value", "type": "FLOAT", "required": True},
@@ -279,7 +284,8 @@ def gateway_settings(database_url: str) -> Settings:
 
 async def measure(admin_url: str, database: str, total: int) -> list[Measure]:
     settings = gateway_settings(with_database(admin_url, database, "postgresql+asyncpg"))
-    token = TokenService(settings).issue(USER, Role.ADMIN)
+    tokens = TokenService(settings)
+    admin, token = tokens.issue("bench-admin", Role.ADMIN), tokens.issue(USER, Role.PATIENT)
     batches = make_batches(total)
     expected = {a["recordId"] for batch in batches for a in batch}
     check(len(expected) == total, "record ids must be distinct")
@@ -287,8 +293,8 @@ async def measure(admin_url: str, database: str, total: int) -> list[Measure]:
         running_gateway(settings) as url,
         httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http,
     ):
+        await set_up_project(GraphQLClient(http, url, admin))
         client = GraphQLClient(http, url, token)
-        await set_up_project(client)
         written = await ingest(client, batches)
         pulled = await pull(client, expected)
     floored = await floor(with_database(admin_url, database), written.count)

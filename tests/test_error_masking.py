@@ -31,7 +31,9 @@ MISSING = 'subscription { databaseActions(project: "ghost") { actions { recordId
 INVALID = 'subscription { databaseActions(project: "live") { noSuchField } }'
 
 
-async def ws_errors(server: GatewayServer, protocol: str, query: str) -> list[dict[str, Any]]:
+async def ws_errors(
+    server: GatewayServer, protocol: str, query: str, **variables: Any
+) -> list[dict[str, Any]]:
     """The errors the gateway sends for one operation over a raw WebSocket of ``protocol``."""
     token = server.token("alice", Role.PATIENT)
     async with websockets.connect(server.ws_url, subprotocols=[protocol]) as ws:
@@ -40,7 +42,8 @@ async def ws_errors(server: GatewayServer, protocol: str, query: str) -> list[di
         )
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
         start = "subscribe" if protocol == TRANSPORT_WS else "start"
-        await ws.send(json.dumps({"type": start, "id": "1", "payload": {"query": query}}))
+        payload = {"query": query, "variables": variables}
+        await ws.send(json.dumps({"type": start, "id": "1", "payload": payload}))
         while True:
             message = json.loads(await asyncio.wait_for(ws.recv(), 10))
             if message["type"] == "ka":  # the legacy protocol's keep-alive
@@ -120,3 +123,18 @@ async def test_coded_and_invalid_requests_keep_their_code_over_websockets(
     invalid = await ws_errors(server, protocol, INVALID)
     assert [error_code(e) for e in invalid] == ["BAD_USER_INPUT"]
     assert "noSuchField" in invalid[0]["message"]
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_device_id_with_a_nul_is_bad_input_not_a_database_error(
+    server: GatewayServer, protocol: str
+) -> None:
+    """PostgreSQL refuses NUL in text: the gateway refuses it first, with its code."""
+    await make_project(server)
+    query = (
+        'subscription($d: String) { databaseActions(project: "live", deviceId: $d) '
+        "{ actions { recordId } } }"
+    )
+    errors = await ws_errors(server, protocol, query, d="tab\u0000let")
+    assert [error_code(e) for e in errors] == ["BAD_USER_INPUT"]
+    assert errors[0]["extensions"]["field"] == "deviceId"
