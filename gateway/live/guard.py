@@ -63,14 +63,19 @@ class Guard:
         self._principal = principal
         self._poll = poll_seconds
         self._recheck = recheck
-        self._changed = asyncio.Event()  # access changed in the watched project
+        self._changed: asyncio.Event | None = None  # access changed in the watched project
         self._next_check = time.monotonic() + jittered(poll_seconds)
 
     @contextmanager
-    def watching(self, hub: Hub, project_id: int) -> Iterator[Guard]:
-        """Woken by changes of access in the project while the block runs."""
-        with hub.listen_access(project_id) as waiter:
-            self._changed = waiter.event
+    def watching(
+        self, hub: Hub, project_id: int, wake: asyncio.Event | None = None
+    ) -> Iterator[Guard]:
+        """Woken by changes of access in the project while the block runs. ``wake``: set that
+        event instead (a subscription whose every wake-up checks access anyway shares its own
+        doorbell, which spares it a second waiting task)."""
+        with hub.listen_access(project_id, wake) as waiter:
+            if wake is None:
+                self._changed = waiter.event
             yield self
 
     async def check(self) -> None:
@@ -78,8 +83,10 @@ class Guard:
         the caller may no longer see what the subscription streams."""
         check_token(self._principal)
         now = time.monotonic()
-        if self._changed.is_set() or now >= self._next_check:
-            self._changed.clear()
+        changed = self._changed is not None and self._changed.is_set()
+        if changed or now >= self._next_check:
+            if self._changed is not None:
+                self._changed.clear()
             self._next_check = now + jittered(self._poll)
             if self._recheck is not None:
                 await self._recheck()
@@ -88,7 +95,9 @@ class Guard:
         """``ready``'s result; None when ``within`` seconds passed first, or access changed or
         a re-check was due (the caller looks again). Checked before it returns."""
         task = asyncio.ensure_future(ready)
-        changed = asyncio.ensure_future(self._changed.wait())
+        waiting = {task}
+        if self._changed is not None:
+            waiting.add(asyncio.ensure_future(self._changed.wait()))
         limits = [
             within,
             max(0.0, self._next_check - time.monotonic()),
@@ -96,14 +105,14 @@ class Guard:
         ]
         try:
             await asyncio.wait(
-                {task, changed},
+                waiting,
                 timeout=min(t for t in limits if t is not None),
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
-            for waiting in (task, changed):
-                if not waiting.done():
-                    waiting.cancel()
-                    await asyncio.wait({waiting})  # settled before anyone waits on it again
+            for pending in waiting:
+                if not pending.done():
+                    pending.cancel()
+                    await asyncio.wait({pending})  # settled before anyone waits on it again
         await self.check()
         return None if task.cancelled() else task.result()

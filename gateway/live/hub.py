@@ -55,9 +55,13 @@ class Hub:
             waiter.run_ids |= ids
             waiter.event.set()
 
-    def listen_access(self, project_id: int) -> AbstractContextManager[Waiter]:
-        """Woken when who may see what changes in a project (grants, memberships)."""
-        return _registered(self._access, project_id, Waiter(None))
+    def listen_access(
+        self, project_id: int, event: asyncio.Event | None = None
+    ) -> AbstractContextManager[Waiter]:
+        """Woken (``event`` set, when given) when who may see what changes in a project
+        (grants, memberships)."""
+        waiter = Waiter(None) if event is None else Waiter(None, event)
+        return _registered(self._access, project_id, waiter)
 
     def wake_access(self, project_id: int) -> None:
         for waiter in self._access.get(project_id, ()):

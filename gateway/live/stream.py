@@ -86,7 +86,7 @@ async def stream_actions(
             await run.start(principal, scope, request)
         with (
             hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter,
-            guard.watching(hub, scope.project_id),
+            guard.watching(hub, scope.project_id, waiter.event),
         ):
             while True:
                 await guard.check()
