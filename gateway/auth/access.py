@@ -109,13 +109,9 @@ def may_access_user_data(principal: Principal, user_id: str, *, granted: bool) -
 async def authorize_user_data(
     session: AsyncSession, principal: Principal, project: Project, user_id: str
 ) -> None:
-    """Raise ``Forbidden`` unless ``principal`` may access ``user_id``'s data in ``project``.
-    Looks up a grant only when the answer depends on one."""
+    """Raise ``Forbidden`` unless ``principal`` may access ``user_id``'s data in ``project``."""
     await authorize_project(session, principal, project)
-    granted = False
-    if principal.role is Role.PROFESSIONAL and principal.user_id != user_id:
-        granted = user_id in await _grantors(session, principal, project, [user_id])
-    if not may_access_user_data(principal, user_id, granted=granted):
+    if not await _may_access(session, principal, project, user_id):
         raise Forbidden(f"you may not access the data of user {user_id!r} in {project.code!r}")
 
 
@@ -139,10 +135,20 @@ async def may_see_user(
 ) -> bool:
     """Whether ``principal`` may see ``user_id``'s data, for what is found by id (a sync, a
     run, a conflict), where "no" must look like "not there"."""
-    if not await reaches(session, principal, project):
-        return False
-    visible = await visible_users(session, principal, project)
-    return visible is None or user_id in visible
+    return await reaches(session, principal, project) and await _may_access(
+        session, principal, project, user_id
+    )
+
+
+async def _may_access(
+    session: AsyncSession, principal: Principal, project: Project, user_id: str
+) -> bool:
+    """The data rule, in a project ``principal`` reaches: looks up a grant only when the
+    answer depends on one."""
+    granted = False
+    if principal.role is Role.PROFESSIONAL and principal.user_id != user_id:
+        granted = user_id in await _grantors(session, principal, project, [user_id])
+    return may_access_user_data(principal, user_id, granted=granted)
 
 
 async def _grantors(

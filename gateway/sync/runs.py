@@ -18,18 +18,20 @@ final. Every transition is one conditional UPDATE (``WHERE status IN (...)``): o
 concurrent transitions only one applies, the other is a ``CONFLICT`` that changed nothing.
 Starting a run locks its sync's row, so two concurrent starts cannot both be WORKING.
 
-Role rules: admins see and manage everything; other users see the syncs of the users whose
-data they may see (a patient their own, a professional also those of users who granted them
-access) and manage only their own. A sync or run you may not see is ``NOT_FOUND``, like one
-that does not exist, so ids reveal nothing; one you may see but not manage is ``FORBIDDEN``.
+Role rules (decided in ``gateway/auth/access.py``): admins see and manage everything; other
+users see the syncs of the users whose data they may see (a patient their own, a professional
+also those of users who granted them access) and manage only their own. A sync or run you may
+not see is ``NOT_FOUND``, like one that does not exist, so ids reveal nothing; one you may see
+but not manage is ``FORBIDDEN``.
 
 The ``session`` functions (``device_sync``, ``start_run``, ``record_run``, ``update_run``,
 ``complete_run``, ``fail_run``, ``cancel_run``) run inside the caller's write transaction
 (``Database.transaction``) and check no roles; the caller announces the returned runs after
 its commit (``Services.sync_runs_changed``, passed around as a ``RunsChanged``).
 
-The gateway records the runs of a device's own sync itself: each write and each read is one
-finished run (``record_run``), a live subscription one run that works while it streams.
+The gateway records the runs of a device's own sync itself (``gateway/sync/exchange.py``): each
+write and each read is one finished run (``record_run``), a live subscription one run that works
+while it streams. A device's sync is the sync of (project, owner, deviceId).
 """
 
 from __future__ import annotations
