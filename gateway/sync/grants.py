@@ -10,7 +10,9 @@ from sqlalchemy import delete, or_, select
 from gateway.auth.access import authorize_project, check_grantee, grant_owner
 from gateway.auth.principal import Principal
 from gateway.db import Database
+from gateway.db.dialect import insert
 from gateway.db.models import AccessGrant, Project, User
+from gateway.db.types import utcnow
 from gateway.sync.projects import check_user_id, require_project
 
 
@@ -38,21 +40,17 @@ async def grant_access(
         check_grantee(
             grantee, owner, await session.scalar(select(User.role).where(User.id == grantee))
         )
-        existing = await session.scalar(
-            select(AccessGrant).where(
-                AccessGrant.project_id == project.id,
-                AccessGrant.user_id == owner,
-                AccessGrant.grantee_id == grantee,
-            )
+        pair = {"project_id": project.id, "user_id": owner, "grantee_id": grantee}
+        # Concurrent grants of the same pair: the first one inserts, the others find it.
+        await session.execute(
+            insert(session, AccessGrant)
+            .values(**pair, granted_by=principal.user_id, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=list(pair))
         )
-        if existing is None:
-            existing = AccessGrant(
-                project_id=project.id,
-                user_id=owner,
-                grantee_id=grantee,
-                granted_by=principal.user_id,
-            )
-            session.add(existing)
+        existing = await session.scalar(
+            select(AccessGrant).where(*(getattr(AccessGrant, k) == v for k, v in pair.items()))
+        )
+        assert existing is not None
     return _grant(project_code, existing)
 
 
