@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
@@ -91,4 +93,14 @@ async def test_patient_cannot_revoke_for_another_user(
     bob = server.client(server.token("bob", Role.PATIENT))
     error = await bob.error(REVOKE, project="study", grantee="dr-carol", user="alice")
     assert error_code(error) == "FORBIDDEN"
+    assert await grant_count(db) == 1
+
+
+async def test_concurrent_grants_of_the_same_pair_make_one_grant(
+    alice: GraphQLHttp, db: Database
+) -> None:
+    granted = await asyncio.gather(
+        *(alice.data(GRANT, project="study", grantee="dr-carol") for _ in range(8))
+    )
+    assert {g["grantAccess"]["grantee"] for g in granted} == {"dr-carol"}
     assert await grant_count(db) == 1
