@@ -55,6 +55,30 @@ class Settings(BaseSettings):
     # PostgreSQL ends one of the gateway's own that idles this long.
     pg_idle_in_transaction_timeout_ms: int = Field(default=60_000, gt=0)
 
+    # Operation limits, checked before an operation runs (gateway/graphql/limits.py).
+    max_query_tokens: int = Field(default=10_000, gt=0, description="lexical tokens")
+    max_query_depth: int = Field(default=15, gt=0, description="nested selections")
+    max_query_aliases: int = Field(default=15, ge=0, description="aliased fields")
+    max_root_fields: int = Field(default=20, gt=0, description="fields at an operation's root")
+    max_query_cost: int = Field(
+        default=250_000, gt=0, description="estimated fields to resolve, lists counted in full"
+    )
+    max_query_cost_anonymous: int = Field(
+        default=2_000, gt=0, description="the same budget for callers without a token"
+    )
+    # Runtime budgets of one request.
+    request_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="a query or mutation still running then is stopped"
+    )
+    max_response_bytes: int = Field(
+        default=32 * 1024 * 1024, gt=0, description="record data one answer may carry"
+    )
+    # Stored data, the same on both databases.
+    max_record_bytes: int = Field(
+        default=256 * 1024, gt=0, description="an action's jsonData, in UTF-8 bytes"
+    )
+    max_json_depth: int = Field(default=32, gt=0, description="nesting of an action's jsonData")
+
     # Live subscriptions.
     live_poll_seconds: float = Field(
         default=30.0, gt=0, description="a caught-up subscription re-reads at least this often"

@@ -34,6 +34,11 @@ class Context:
         return self.services.db
 
     @property
+    def signed_in(self) -> bool:
+        """A valid token came with the request (or the WebSocket's ``connection_init``)."""
+        return self._principal is not None
+
+    @property
     def principal(self) -> Principal:
         """The caller; raises ``UNAUTHENTICATED`` (saying why) when there is none."""
         if self._principal is None:

@@ -10,6 +10,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import PreExecutionError
 
 from gateway.errors import BadUserInput, GatewayError
+from gateway.graphql.limits import as_limit_error
 
 logger = logging.getLogger("gateway.graphql")
 
@@ -57,6 +58,8 @@ def _code(result: object) -> None:
 def _coded(error: GraphQLError, request_error: bool) -> GraphQLError:
     if error.extensions and "code" in error.extensions:
         return error
+    if (limit := as_limit_error(error)) is not None:
+        return limit
     if not request_error and is_unexpected(error):
         logger.error(
             "unexpected error in %s", error.path or "a live stream", exc_info=error.original_error

@@ -17,6 +17,7 @@ from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery
 from gateway.graphql.errors import ErrorCodes
 from gateway.graphql.hardening import ExecutionWithoutSuggestions, ValidationWithoutSuggestions
+from gateway.graphql.limits import OperationLimits, OperationLimitsExtension, limit_rules
 from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
@@ -75,6 +76,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     ``__type`` are refused at validation (``BAD_USER_INPUT``, from ``ErrorCodes``) and errors
     suggest no names. Without settings (the published SDL), introspection is on."""
     hardened = settings is not None and not settings.introspection_enabled
+    limits = OperationLimits.from_settings(settings) if settings else OperationLimits()
+    rules = limit_rules(limits)
     # Both caches live at module level; the factories only hand them to each request.
     validation: list[Any] = (
         [DisableIntrospection, ValidationWithoutSuggestions]
@@ -85,7 +88,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[ParseOnce, *validation, ErrorCodes],
+        extensions=[
+            lambda: OperationLimitsExtension(limits, rules),
+            ParseOnce,
+            *validation,
+            ErrorCodes,
+        ],
         execution_context_class=ExecutionWithoutSuggestions if hardened else None,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
