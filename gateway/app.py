@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from gateway.db.migrate import current_revision, head_revision, upgrade
 from gateway.graphql.schema import build_schema
 from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH, GatewayGraphQL
+from gateway.http_limits import RateLimiter, TransportLimits
 from gateway.http_security import OriginPolicy, SecurityHeaders, cors
 from gateway.services import Services
 from gateway.settings import Settings
@@ -43,11 +44,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await services.db.dispose()
 
     origins = OriginPolicy.from_settings(settings)
+    # One limiter for HTTP requests and WebSocket operations: a caller's budget is shared.
+    limiter = RateLimiter.from_settings(settings)
     graphql = GatewayGraphQL(
         build_schema(settings),
         graphiql=settings.graphiql_enabled,
         origins=origins,
         connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds,
+        rate_limiter=limiter,
+        max_query_tokens=settings.max_query_tokens,
     )
     routes: list[BaseRoute] = [
         Route("/graphql", graphql),
@@ -62,12 +67,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ]
     app = GatewayApp(settings, origins, routes=routes, lifespan=lifespan)
     app.state.services = services
+    app.state.rate_limiter = limiter
     return app
 
 
 class GatewayApp(Starlette):
     """Starlette with the browser-facing layers outside its own error handling, so that even
-    its 500 answers carry the security headers (and CORS headers a frontend can read)."""
+    its 500 answers carry the security headers (and CORS headers a frontend can read), and
+    the transport limits inside them, so that a 429 or 413 carries them too."""
 
     def __init__(self, settings: Settings, origins: OriginPolicy, **kwargs: Any) -> None:
         self.settings = settings
@@ -75,7 +82,14 @@ class GatewayApp(Starlette):
         super().__init__(**kwargs)
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(cors(super().build_middleware_stack(), self.origins), self.settings)
+        limits = TransportLimits(
+            super().build_middleware_stack(),
+            tokens=self.state.services.tokens,
+            limiter=self.state.rate_limiter,
+            max_body_bytes=self.settings.max_body_bytes,
+            body_timeout_seconds=self.settings.body_timeout_seconds,
+        )
+        return SecurityHeaders(cors(limits, self.origins), self.settings)
 
 
 async def healthz(_: Request) -> Response:

@@ -66,10 +66,21 @@ async def _load_demo(settings: Settings) -> str:
 
 def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
     """How the gateway runs under uvicorn, for ``gateway serve`` and the tests alike: without
-    a ``server`` header (it tells attackers what to try), plus the caller's ``options``."""
-    import uvicorn
+    a ``server`` header (it tells attackers what to try), with the transport limits of the
+    app's settings (request heads, open connections, WebSocket messages: see
+    ``gateway/transport.py``), plus the caller's ``options``."""
+    from gateway.transport import ConnectionLimits, GatewayConfig
 
-    return uvicorn.Config(app, server_header=False, **options)
+    settings = getattr(app, "settings", None)
+    if not isinstance(settings, Settings):  # another ASGI app: the default limits
+        settings = Settings.model_construct()
+    return GatewayConfig(
+        app,
+        connection_limits=ConnectionLimits.from_settings(settings),
+        server_header=False,
+        ws_max_size=settings.ws_max_message_bytes,
+        **options,
+    )
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:

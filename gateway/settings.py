@@ -142,6 +142,28 @@ class Settings(BaseSettings):
         default=31_536_000, ge=0, description="Strict-Transport-Security max-age; 0: none"
     )
 
+    # Transport limits (gateway/http_limits.py, gateway/transport.py): what one client may
+    # hold of the server before any GraphQL runs. 10 MiB takes a full writeActions batch
+    # (GATEWAY_MAX_WRITE_BATCH, 10,000) of actions of up to about 1 KiB each.
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0, description="request body (413)")
+    max_header_bytes: int = Field(default=64 * 1024, gt=0, description="request head (431)")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="a request head must arrive within this (408)"
+    )
+    body_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="a request body must arrive within this (408)"
+    )
+    max_connections: int = Field(
+        default=2048, gt=0, description="open HTTP and WebSocket connections (503 beyond)"
+    )
+    ws_max_message_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="one WebSocket message (close 1009)"
+    )
+    rate_limit_per_second: float = Field(
+        default=50.0, ge=0, description="requests per user or anonymous address; 0: no limit"
+    )
+    rate_limit_burst: int = Field(default=200, gt=0, description="requests above the rate")
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:

@@ -67,8 +67,10 @@ async def test_mutations_over_get_are_refused(server: GatewayServer) -> None:
     response = await get_query(
         server, token, 'mutation { createProject(code: "x", name: "X") { code } }'
     )
-    # The GraphQL-over-HTTP spec asks for 405; Strawberry answers 400. Either way nothing runs.
-    assert response.status_code in (400, 405)
+    # GraphQL over HTTP: 405, and only POST may run it. Nothing runs.
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     check = await server.client(token).data('{ project(code: "x") { code } }')
     assert check == {"project": None}
 

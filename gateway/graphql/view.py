@@ -1,27 +1,67 @@
-"""Strawberry's ASGI view, authenticated from HTTP headers or the WebSocket init payload."""
+"""Strawberry's ASGI view, authenticated from HTTP headers or the WebSocket init payload.
+
+Over HTTP it speaks GraphQL over HTTP (``gateway/graphql/http.py``): the request is checked
+(method, ``Accept``, content type, JSON shape, which operation) before anything runs, and every
+refusal is a GraphQL error document. Over WebSockets, both protocols close a connection that
+sends no ``connection_init`` in time, and operations started count against the caller's rate
+limit like HTTP requests.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry import Schema
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage,
+    StartMessage,
+)
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth.tokens import bearer_token
 from gateway.errors import Unauthenticated
+from gateway.graphql.caching import MAX_CACHED_OPERATIONS
 from gateway.graphql.context import Context
+from gateway.graphql.http import (
+    GRAPHQL_RESPONSE_JSON,
+    Exchange,
+    HttpRefusal,
+    check_content_type,
+    is_request_error,
+    negotiate,
+    parse_body,
+    parse_query_params,
+    request_data,
+)
+from gateway.http_limits import RateLimiter, address_key, user_key
 from gateway.http_security import OriginPolicy
 from gateway.services import Services
 
@@ -29,11 +69,71 @@ from gateway.services import Services
 IDE_ASSETS_DIR = Path(__file__).parent / "vendor"
 IDE_ASSETS_PATH = "/graphql-assets"
 _CDN = "https://unpkg.com/"
+INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+#: The HTTP request being answered, for the hooks Strawberry calls without it.
+_EXCHANGE: ContextVar[Exchange] = ContextVar("graphql_http_exchange")
+
+
+class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """The legacy ``graphql-ws`` protocol, which has no ``connection_init`` deadline of its
+    own in Strawberry: the connection is closed with 4408 (as ``graphql-transport-ws`` does)
+    when none arrived within the view's ``connection_init_wait_timeout``."""
+
+    view: GatewayGraphQL
+    _init_received = False
+
+    async def handle(self) -> None:
+        deadline = asyncio.create_task(self._close_without_init())
+        try:
+            await super().handle()
+        finally:
+            deadline.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deadline
+
+    async def _close_without_init(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self._init_received:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await self.websocket.close(code=4408, reason="Connection initialisation timeout")
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        self._init_received = True
+        await super().handle_connection_init(message)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        if self.connection_acknowledged and (error := self.view.ws_rate_limited(self.context)):
+            await self.send_message({"type": "error", "id": message["id"], "payload": error})
+            return
+        await super().handle_start(message)
+
+
+class GatewayGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """``graphql-transport-ws``, with operations counted against the caller's rate limit."""
+
+    view: GatewayGraphQL
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and (error := self.view.ws_rate_limited(self.context))
+        ):
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+            return
+        await super().handle_subscribe(message)
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
     """``graphiql=False`` answers a browser's GET /graphql with 404 instead of the IDE;
-    ``origins`` are the browser origins whose pages may open WebSockets."""
+    ``origins`` are the browser origins whose pages may open WebSockets; ``rate_limiter``
+    counts the operations started over WebSockets (HTTP requests are counted by
+    ``gateway.http_limits.TransportLimits``); ``max_query_tokens`` bounds the parse done to
+    pick the operation before running it."""
+
+    graphql_ws_handler_class = GatewayGraphQLWSHandler
+    graphql_transport_ws_handler_class = GatewayGraphQLTransportWSHandler
 
     def __init__(
         self,
@@ -42,6 +142,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         graphiql: bool = True,
         origins: OriginPolicy | None = None,
         connection_init_timeout_seconds: float = 10.0,
+        rate_limiter: RateLimiter | None = None,
+        max_query_tokens: int | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -50,11 +152,170 @@ class GatewayGraphQL(GraphQL[Context, None]):
             connection_init_wait_timeout=timedelta(seconds=connection_init_timeout_seconds),
         )
         self.origins = origins or OriginPolicy(frozenset())
+        self.rate_limiter = rate_limiter or RateLimiter(0, 1)
+        self.max_query_tokens = max_query_tokens
         self._local_ide_html = ""
         self._ide_csp = ""
         if graphiql:
             self._local_ide_html = self.graphql_ide_html.replace(_CDN, f"{IDE_ASSETS_PATH}/")
             self._ide_csp = ide_content_security_policy(self._local_ide_html)
+
+    # GraphQL over HTTP
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        exchange = Exchange(media_type=negotiate(request.headers.get("accept")))
+        reset = _EXCHANGE.set(exchange)
+        try:
+            await self._read_request(request, exchange)
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = _refusal(exchange, HttpRefusal.for_status(exc.status_code, exc.reason))
+        except HttpRefusal as refusal:
+            response = _refusal(exchange, refusal)
+        finally:
+            _EXCHANGE.reset(reset)
+        await response(scope, receive, send)
+
+    async def _read_request(self, request: Request, exchange: Exchange) -> None:
+        """Everything that can be refused before the caller is even authenticated: the
+        method, ``Accept``, the content type, the JSON and its parameters, the operation."""
+        method = request.method
+        if method not in ("GET", "POST"):
+            raise HttpRefusal(
+                405, f"{method} is not supported: use GET or POST", headers={"Allow": "GET, POST"}
+            )
+        if self.should_render_graphql_ide(self.request_adapter_class(request)):
+            return  # GraphiQL, or 404 where it is off
+        if exchange.media_type is None:
+            raise HttpRefusal(
+                406, f"'Accept' must allow {GRAPHQL_RESPONSE_JSON} or application/json"
+            )
+        if method == "GET":
+            data = parse_query_params(request.query_params)
+        else:
+            check_content_type(request.headers.get("content-type"))
+            data = parse_body(await request.body())
+        exchange.request = request_data(data)
+        self._check_operation(exchange.request, method)
+
+    def _check_operation(self, data: GraphQLRequestData, method: str) -> None:
+        """Which operation runs must be unambiguous (several without ``operationName`` is
+        400, rather than running the first), and whether this method may run it: a mutation
+        only over POST (405 over GET), a subscription only over WebSockets. A document that
+        does not parse is left to GraphQL, which reports where."""
+        if data.query is None:
+            return  # a persisted query, resolved later by its extension
+        operations = _operations(data.query, self.max_query_tokens)
+        if operations is None:
+            return
+        name = data.operation_name
+        if name is None and len(operations) > 1:
+            raise HttpRefusal(
+                400,
+                f"the document has {len(operations)} operations: name the one to run with "
+                "'operationName'",
+            )
+        chosen = next((kind for n, kind in operations if name is None or n == name), None)
+        if name is not None and chosen is None:
+            raise HttpRefusal(400, f"the document has no operation named {name!r}")
+        if chosen is OperationType.SUBSCRIPTION:
+            raise HttpRefusal(
+                400,
+                "subscriptions run over WebSockets at this path (graphql-transport-ws or "
+                "graphql-ws), not over HTTP",
+            )
+        if chosen is OperationType.MUTATION and method == "GET":
+            raise HttpRefusal(
+                405, "mutations are not allowed over GET: use POST", headers={"Allow": "POST"}
+            )
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = _EXCHANGE.get().request
+        assert parsed is not None, "_read_request parses every request that runs"
+        return parsed
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's, with its refusals (already caught by ``_check_operation`` for
+        documents that parse) as coded errors."""
+        allowed = {StrawberryOperationType.QUERY}
+        if request_adapter.method == "POST":
+            allowed.add(StrawberryOperationType.MUTATION)
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as exc:
+            raise HttpRefusal(400, exc.as_http_error_reason()) from exc
+        except InvalidOperationTypeError as exc:
+            raise HttpRefusal(
+                405, exc.as_http_error_reason(request_adapter.method), headers={"Allow": "POST"}
+            ) from exc
+        except MissingQueryError as exc:
+            raise HttpRefusal(400, "the request has no 'query'") from exc
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """A request error under ``application/graphql-response+json``: 400 (500 if the
+        gateway failed), without ``data``."""
+        response = await super().process_result(request, result)
+        exchange = _EXCHANGE.get(None)
+        if (
+            exchange is not None
+            and exchange.media_type == GRAPHQL_RESPONSE_JSON
+            and is_request_error(result.data, result.errors)
+        ):
+            response.pop("data", None)
+            failed = any(
+                (e.extensions or {}).get("code") == INTERNAL_SERVER_ERROR
+                for e in result.errors or ()
+            )
+            exchange.status = 500 if failed else 400
+        return response
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        exchange = _EXCHANGE.get(None)
+        if exchange is not None:
+            response.headers["content-type"] = exchange.content_type
+            if exchange.status != 200:
+                response.status_code = exchange.status
+        return response
+
+    # WebSockets
+
+    def ws_rate_limited(self, context: Context) -> dict[str, Any] | None:
+        """The error for an operation the connection's user may not start yet, or None."""
+        try:
+            key = user_key(context.principal.user_id)
+        except Unauthenticated:
+            key = address_key(context.request.scope)
+        wait = self.rate_limiter.take(key)
+        return self.rate_limiter.error(wait, "operations") if wait > 0 else None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(
@@ -113,6 +374,27 @@ def ide_content_security_policy(html: str) -> str:
         f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
         "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def _refusal(exchange: Exchange, refusal: HttpRefusal) -> Response:
+    headers = {**refusal.headers, "content-type": exchange.content_type}
+    return Response(refusal.body(), status_code=refusal.status, headers=headers)
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_OPERATIONS)
+def _operations(
+    query: str, max_tokens: int | None
+) -> tuple[tuple[str | None, OperationType], ...] | None:
+    """The document's operations (name, kind), or None when it does not parse."""
+    try:
+        document = parse(query, no_location=True, max_tokens=max_tokens)
+    except GraphQLError:
+        return None
+    return tuple(
+        (d.name.value if d.name else None, d.operation)
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
     )
 
 
