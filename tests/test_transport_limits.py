@@ -18,6 +18,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from gateway.auth.principal import Role
+from gateway.http_limits import RateLimiter
 from tests.support import _TLS, GatewayServer, create_project, settings_for
 
 HEARTBEAT = "subscription { heartbeat(intervalMs: 5000) { seq } }"
@@ -416,3 +417,18 @@ async def test_operations_over_websockets_share_the_users_rate(
     assert error["extensions"]["code"] == "LIMIT_EXCEEDED"
     assert error["extensions"]["retryAfterSeconds"] >= 1
     assert {seen["1"]["type"], seen["2"]["type"]} <= {"next", "data"}
+
+
+def test_token_buckets_refill_and_forget_idle_callers() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=2.0, burst=3, clock=lambda: now[0])
+    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.take("a") == pytest.approx(0.5)  # one more in half a second
+    assert limiter.take("b") == 0.0  # buckets are per caller
+    now[0] = 0.5
+    assert limiter.take("a") == 0.0
+    assert limiter.take("a") > 0
+    now[0] = 60.0  # both buckets full again: forgotten at the next sweep
+    limiter.take("c")
+    assert set(limiter._buckets) == {"c"}
+    assert RateLimiter(rate=0, burst=1).take("a") == 0.0  # 0: no limit

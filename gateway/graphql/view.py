@@ -382,11 +382,22 @@ def _refusal(exchange: Exchange, refusal: HttpRefusal) -> Response:
     return Response(refusal.body(), status_code=refusal.status, headers=headers)
 
 
-@functools.lru_cache(maxsize=MAX_CACHED_OPERATIONS)
+#: Longer documents are parsed each time rather than kept as cache keys (bodies reach 10 MiB).
+_CACHED_QUERY_CHARS = 64 * 1024
+
+
 def _operations(
     query: str, max_tokens: int | None
 ) -> tuple[tuple[str | None, OperationType], ...] | None:
     """The document's operations (name, kind), or None when it does not parse."""
+    if len(query) > _CACHED_QUERY_CHARS:
+        return _parse_operations(query, max_tokens)
+    return _cached_operations(query, max_tokens)
+
+
+def _parse_operations(
+    query: str, max_tokens: int | None
+) -> tuple[tuple[str | None, OperationType], ...] | None:
     try:
         document = parse(query, no_location=True, max_tokens=max_tokens)
     except GraphQLError:
@@ -396,6 +407,9 @@ def _operations(
         for d in document.definitions
         if isinstance(d, OperationDefinitionNode)
     )
+
+
+_cached_operations = functools.lru_cache(maxsize=MAX_CACHED_OPERATIONS)(_parse_operations)
 
 
 def _payload_token(params: Mapping[str, Any] | None) -> str | None:
