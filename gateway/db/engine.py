@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -132,3 +133,15 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool = True) -> None
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        # The driver runs each statement in a thread of its own. A task cancelled meanwhile (a
+        # request over its time) interrupts the statement, which would otherwise run on and
+        # hold up the closing of the connection. (SQLite does not interrupt a wait for the
+        # database lock: that still lasts until the lock is free, busy_timeout at most.)
+        if isinstance(context.original_exception, asyncio.CancelledError):
+            driver = getattr(context.connection, "connection", None)
+            sqlite = getattr(getattr(driver, "driver_connection", None), "_connection", None)
+            if sqlite is not None:
+                sqlite.interrupt()

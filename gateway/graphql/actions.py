@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import strawberry
@@ -9,6 +10,7 @@ from strawberry.scalars import JSON
 
 from gateway.errors import BadUserInput
 from gateway.graphql.context import Info
+from gateway.graphql.limits import response_budget
 from gateway.graphql.scalars import Long
 from gateway.sync import reader, writer
 from gateway.sync.actions import ActionType as DomainActionType
@@ -256,13 +258,18 @@ class ActionQuery:
         max_time: Long | None = None,
     ) -> ActionBatch:
         request = read_request(project, user, device_id, progress, filter, max_count, max_time)
-        batch = await reader.read_actions(
-            info.context.db,
-            info.context.principal,
-            request,
-            max_batch=info.context.services.settings.max_read_batch,
-            runs_changed=info.context.services.sync_runs_changed,
-        )
+        budget = response_budget()
+        async with budget.turn if budget is not None else contextlib.nullcontext():
+            batch = await reader.read_actions(
+                info.context.db,
+                info.context.principal,
+                request,
+                max_batch=info.context.services.settings.max_read_batch,
+                runs_changed=info.context.services.sync_runs_changed,
+                max_bytes=budget.left if budget is not None else None,
+            )
+            if budget is not None:
+                budget.spend(sum(len(a.json_data or "") for a in batch.actions))
         if device_id is not None:
             await info.context.services.status_changed(project)
         return ActionBatch.from_domain(batch)

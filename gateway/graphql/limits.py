@@ -12,7 +12,8 @@ Like GraphQL Armor's and Apollo Router's, each limit names what it counts and is
   maximum", the most the gateway would return; lists without one count as ``LIST_SIZE`` items.
   ``__schema`` counts ``SCHEMA_COST`` and ``__type`` ``TYPE_COST``, whatever they select, so a
   client can introspect once but not hundreds of times in one request. Anonymous callers have a
-  budget of their own (they can introspect, and nothing else costs them anything).
+  budget of their own: for them only introspection counts (at its flat prices, plus one per
+  root field), since every other field refuses them before it does anything.
 
 All but ``tokens`` are validation rules, so they are checked once per distinct document (and
 caller kind) and cached with the rest of validation. Fragment expansion is memoized, so a
@@ -21,8 +22,10 @@ document of fragments that spread fragments costs its size to check, not its exp
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +52,7 @@ from graphql import (
     get_nullable_type,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from gateway.errors import LimitExceeded
 from gateway.settings import Settings
@@ -75,6 +79,8 @@ class OperationLimits:
     cost: int = 250_000
     cost_anonymous: int = 2_000
     read_batch: int = 10_000  # what ``maxCount: 0`` (no maximum) returns at most
+    timeout_seconds: float = 30.0
+    response_bytes: int = 32 * 1024 * 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OperationLimits:
@@ -86,6 +92,8 @@ class OperationLimits:
             cost=settings.max_query_cost,
             cost_anonymous=settings.max_query_cost_anonymous,
             read_batch=settings.max_read_batch,
+            timeout_seconds=settings.request_timeout_seconds,
+            response_bytes=settings.max_response_bytes,
         )
 
 
@@ -168,6 +176,23 @@ class _Walk:
                 count += self.level_memo[name]
         return count
 
+    def meta_cost(self, selection_set: SelectionSetNode) -> int:
+        """The introspection at the root of an operation, at its flat prices."""
+        cost = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                cost += _META_COST.get(selection.name.value, 0)
+            elif isinstance(selection, InlineFragmentNode):
+                cost += self.meta_cost(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if fragment is not None and name not in self.expanding:
+                    self.expanding.add(name)
+                    cost += self.meta_cost(fragment.selection_set)
+                    self.expanding.discard(name)
+        return cost
+
     def spread(self, name: str, size: int | None) -> _Measure:
         fragment = self.fragments.get(name)
         if fragment is None or name in self.expanding:  # unknown or cyclic: validation says so
@@ -237,11 +262,14 @@ def limits_rule(limits: OperationLimits, *, anonymous: bool) -> type[ASTValidati
             root = self.context.schema.get_root_type(node.operation)
             measure = self.walk.selections(node.selection_set, root, None)
             roots = self.walk.fields_at(node.selection_set)
+            cost = measure.cost
+            if anonymous:  # only introspection runs for them; any other field is refused at once
+                cost = roots + self.walk.meta_cost(node.selection_set)
             checks = (
                 ("depth", measure.depth, limits.depth, "selections nested {n} deep"),
                 ("aliases", measure.aliases, limits.aliases, "{n} aliased fields"),
                 ("rootFields", roots, limits.root_fields, "{n} fields at its root"),
-                ("cost", measure.cost, budget, "an estimated cost of {n}"),
+                ("cost", cost, budget, "an estimated cost of {n}"),
             )
             for name, found, maximum, what in checks:
                 if found > maximum:  # the first limit exceeded is the one to fix
@@ -276,3 +304,52 @@ class OperationLimitsExtension(SchemaExtension):
         anonymous = not getattr(context.context, "signed_in", False)
         context.validation_rules = (*context.validation_rules, self.rules[anonymous])
         yield
+
+
+class ResponseBudget:
+    """What is left of one answer's record data (``GATEWAY_MAX_RESPONSE_BYTES``): pages of the
+    log end early to fit it (``hasMore``), so several aliases cannot build a huge answer."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.left = max_bytes
+        # Aliases of one answer run at once: each reads what is left once the others spent.
+        self.turn = asyncio.Lock()
+
+    def spend(self, amount: int) -> None:
+        self.left = max(0, self.left - amount)
+
+
+_BUDGET: ContextVar[ResponseBudget | None] = ContextVar("gateway_response_budget", default=None)
+
+
+def response_budget() -> ResponseBudget | None:
+    """The running operation's budget (None outside one: a subscription's later messages)."""
+    return _BUDGET.get()
+
+
+class RequestBudget(SchemaExtension):
+    """The runtime budgets of one operation: a query or mutation still running after
+    ``timeout_seconds`` is stopped (its transaction rolls back) with ``LIMIT_EXCEEDED``; every
+    operation's answer carries at most ``max_response_bytes`` of record data."""
+
+    def __init__(self, timeout_seconds: float, max_response_bytes: int) -> None:
+        self.timeout_seconds, self.max_response_bytes = timeout_seconds, max_response_bytes
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        token = _BUDGET.set(ResponseBudget(self.max_response_bytes))
+        try:
+            if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+                yield  # a stream runs as long as it is wanted; its messages have budgets
+                return
+            try:
+                async with asyncio.timeout(self.timeout_seconds):
+                    yield
+            except TimeoutError as exc:
+                raise LimitExceeded(
+                    f"the operation took longer than {self.timeout_seconds:g} s and was stopped; "
+                    "nothing it would have written was kept",
+                    limit="timeout",
+                    max=self.timeout_seconds,
+                ) from exc
+        finally:
+            _BUDGET.reset(token)

@@ -44,12 +44,19 @@ class LiveSubscription:
             history_seconds=settings.live_history_seconds,
             run_timeout_seconds=settings.sync_run_timeout_seconds,
             runs_changed=context.services.sync_runs_changed,
+            max_bytes=settings.max_response_bytes,
         )
         # Closed with this generator, at once: the stream's end completes the device's run.
         with context.subscription_slot():
             async with contextlib.aclosing(stream) as batches:
                 async for batch in batches:
-                    yield ActionBatch.from_domain(batch)
+                    message = ActionBatch.from_domain(batch)
+                    del batch  # held while the stream waits otherwise
+                    yield message
+                    # Sent. graphql-core keeps the last message while it waits for the next:
+                    # it keeps an empty one.
+                    message.actions = []
+                    del message
                     if device_id is not None:  # the device received something: its status moved
                         await context.services.status_changed(project)
 

@@ -17,7 +17,12 @@ from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery
 from gateway.graphql.errors import ErrorCodes
 from gateway.graphql.hardening import ExecutionWithoutSuggestions, ValidationWithoutSuggestions
-from gateway.graphql.limits import OperationLimits, OperationLimitsExtension, limit_rules
+from gateway.graphql.limits import (
+    OperationLimits,
+    OperationLimitsExtension,
+    RequestBudget,
+    limit_rules,
+)
 from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
@@ -90,6 +95,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         subscription=Subscription,
         extensions=[
             lambda: OperationLimitsExtension(limits, rules),
+            lambda: RequestBudget(limits.timeout_seconds, limits.response_bytes),
             ParseOnce,
             *validation,
             ErrorCodes,

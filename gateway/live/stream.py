@@ -65,7 +65,9 @@ async def stream_actions(
     history_seconds: float = 60.0,
     run_timeout_seconds: float = 3600.0,
     runs_changed: RunsChanged = _ignore,
+    max_bytes: int | None = None,
 ) -> AsyncGenerator[ReadBatch, None]:
+    """``max_bytes``: the record data one message may carry (batches end early to fit)."""
     scope = await resolve_scope(db, principal, request)
     if not scope.project_has_tables:
         raise NotFound(
@@ -99,17 +101,20 @@ async def stream_actions(
                     max_batch=max_batch,
                     record_get=record,
                     own_run=False,
+                    max_bytes=max_bytes,
                 )
                 if record and batch.actions:
                     next_history = time.monotonic() + history_seconds
                 progress = {p.table: p.cursor.encode() for p in batch.progress}
                 if run is not None:
                     run.read(batch.counters)
+                more = batch.has_more
                 if batch.actions:
                     yield batch
+                del batch  # an idle stream holds nothing of what it sent
                 if run is not None:
                     await run.save()
-                if batch.has_more:
+                if more:
                     continue
                 # A lost wake-up costs at most ``poll_seconds`` of delay, never an action; an
                 # idle stream still wakes to refresh its run.

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Action
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, LimitExceeded
 from gateway.sync import exchange
 from gateway.sync.actions import ActionType, DeliveredAction
 from gateway.sync.cursor import START, START_CURSOR, Cursor, Position
@@ -206,12 +206,16 @@ async def read_actions(
     record_get: bool = True,
     own_run: bool = True,
     runs_changed: RunsChanged | None = None,
+    max_bytes: int | None = None,
 ) -> ReadBatch:
     """A batch of the log after the request's progress. A read by a device registers the
     device, moves its delivered progress, adds a GET to its history when it delivers actions
     and ``record_get``, and with ``own_run`` is a (finished) run of the device's sync, which
     ``runs_changed`` hears of once committed. Without ``own_run`` (the reads of a live
-    subscription, one run for all) the caller counts the batch's ``counters`` itself."""
+    subscription, one run for all) the caller counts the batch's ``counters`` itself.
+    ``max_bytes``: the batch ends before the ``jsonData`` it carries would pass that many
+    characters (``hasMore`` tells the rest); ``LIMIT_EXCEEDED`` when not even its first action
+    fits."""
     if request.max_count < 0:
         raise BadUserInput("maxCount must be 0 (no maximum) or more", field="maxCount")
     limit = min(request.max_count or max_batch, max_batch)
@@ -245,13 +249,22 @@ async def read_actions(
         for r in rows
     ]
     moved_to: Position | None
-    cut = _first_after(entries, request.max_time)
-    if cut is not None:
-        entries, has_more = entries[:cut], False
+    time_cut = _first_after(entries, request.max_time)
+    byte_cut = _first_over(entries, max_bytes)
+    if byte_cut == 0 and time_cut != 0:
+        raise LimitExceeded(
+            f"the next action's data does not fit in what is left of this answer "
+            f"({max_bytes} characters): read it on its own",
+            limit="responseBytes",
+        )
+    cuts = [
+        c for c in (time_cut, byte_cut, limit if len(entries) > limit else None) if c is not None
+    ]
+    if cuts:
+        at = min(cuts)
+        # Cut by maxTime, nothing more is ready; cut by size or count, more is.
+        entries, has_more = entries[:at], at != time_cut
         moved_to = entries[-1].position if entries else None
-    elif len(entries) > limit:
-        entries, has_more = entries[:limit], True
-        moved_to = entries[-1].position
     else:
         has_more, moved_to = False, upper
     last = {
@@ -320,6 +333,18 @@ async def _record_read(
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+def _first_over(entries: Sequence[LogEntry], max_bytes: int | None) -> int | None:
+    """The first entry whose data would take the batch past ``max_bytes`` characters."""
+    if max_bytes is None:
+        return None
+    total = 0
+    for i, entry in enumerate(entries):
+        total += len(entry.json_data or "")
+        if total > max_bytes:
+            return i
+    return None
 
 
 def _first_after(entries: Sequence[LogEntry], max_time: int | None) -> int | None:
