@@ -52,3 +52,11 @@ class ValidationFailed(GatewayError):
 
 class LimitExceeded(GatewayError):
     code = "LIMIT_EXCEEDED"
+
+
+class DatabaseUnavailable(GatewayError):
+    """The database could not be reached or went away mid-request: a failure of the gateway's
+    (so ``INTERNAL_SERVER_ERROR``, DESIGN's only code for it), but a known one, said plainly
+    and marked ``retryable`` for clients."""
+
+    code = "INTERNAL_SERVER_ERROR"

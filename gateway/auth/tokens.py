@@ -13,6 +13,7 @@ from gateway.settings import Settings, SettingsError
 
 # Tolerated clock difference between the token issuer and the gateway.
 _LEEWAY_SECONDS = 5
+MAX_USER_ID = 255  # what the users table holds
 
 
 def generate_secret() -> str:
@@ -74,13 +75,19 @@ class TokenService:
         user_id = claims["sub"]
         if not isinstance(user_id, str) or not user_id.strip():
             raise Unauthenticated("invalid token: 'sub' must be a non-empty string")
+        if len(user_id) > MAX_USER_ID or not user_id.isprintable():
+            raise Unauthenticated(
+                f"invalid token: 'sub' must be at most {MAX_USER_ID} printable characters"
+            )
         try:
             role = Role.parse(claims.get("role"))
         except ValueError as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
-        return Principal(
-            user_id=user_id, role=role, expires_at=datetime.fromtimestamp(claims["exp"], UTC)
-        )
+        try:
+            expires_at = datetime.fromtimestamp(claims["exp"], UTC)
+        except (OverflowError, OSError, ValueError, TypeError) as exc:
+            raise Unauthenticated("invalid token: 'exp' is out of range") from exc
+        return Principal(user_id=user_id, role=role, expires_at=expires_at)
 
 
 def bearer_token(header: str | None) -> str | None:

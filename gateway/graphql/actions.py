@@ -15,6 +15,7 @@ from gateway.graphql.scalars import Long
 from gateway.sync import reader, writer
 from gateway.sync.actions import ActionType as DomainActionType
 from gateway.sync.actions import DeliveredAction, IncomingAction
+from gateway.sync.validation import DataLimits
 
 ActionType = strawberry.enum(DomainActionType, description="What an action does to its record.")
 
@@ -183,7 +184,7 @@ class ActionBatch:
 @strawberry.type
 class ReadStats:
     progress: list[Progress] = strawberry.field(description="The progress given, back.")
-    count: int = strawberry.field(description="Actions after the progress, before merging.")
+    count: Long = strawberry.field(description="Actions after the progress, before merging.")
     latest_time: Long | None = strawberry.field(description="The latest of their times.")
 
 
@@ -333,6 +334,7 @@ class ActionMutation:
         include_tables: list[str] | None = None,
         exclude_tables: list[str] | None = None,
     ) -> WriteResult:
+        settings = info.context.services.settings
         outcome = await writer.write_actions(
             info.context.db,
             info.context.principal,
@@ -344,9 +346,10 @@ class ActionMutation:
                 include_tables=include_tables,
                 exclude_tables=exclude_tables,
             ),
-            max_batch=info.context.services.settings.max_write_batch,
+            max_batch=settings.max_write_batch,
             announce=info.context.services.after_write,
             runs_changed=info.context.services.sync_runs_changed,
+            limits=DataLimits(settings.max_record_bytes, settings.max_json_depth),
         )
         await info.context.services.status_changed(project)
         return WriteResult(

@@ -336,7 +336,7 @@ class RequestBudget(SchemaExtension):
         self.timeout_seconds, self.max_response_bytes = timeout_seconds, max_response_bytes
 
     async def on_execute(self) -> AsyncIterator[None]:
-        token = _BUDGET.set(ResponseBudget(self.max_response_bytes))
+        _BUDGET.set(ResponseBudget(self.max_response_bytes))
         try:
             if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
                 yield  # a stream runs as long as it is wanted; its messages have budgets
@@ -352,4 +352,6 @@ class RequestBudget(SchemaExtension):
                     max=self.timeout_seconds,
                 ) from exc
         finally:
-            _BUDGET.reset(token)
+            # Each operation runs in a task (and so a context) of its own; if another
+            # extension failed to start, this one is closed later, from elsewhere.
+            _BUDGET.set(None)

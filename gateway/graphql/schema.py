@@ -17,6 +17,7 @@ from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery
 from gateway.graphql.errors import ErrorCodes
 from gateway.graphql.hardening import ExecutionWithoutSuggestions, ValidationWithoutSuggestions
+from gateway.graphql.inputs import StorableText
 from gateway.graphql.limits import (
     OperationLimits,
     OperationLimitsExtension,
@@ -98,6 +99,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: RequestBudget(limits.timeout_seconds, limits.response_bytes),
             ParseOnce,
             *validation,
+            StorableText,
             ErrorCodes,
         ],
         execution_context_class=ExecutionWithoutSuggestions if hardened else None,

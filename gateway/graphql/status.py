@@ -10,6 +10,7 @@ import strawberry
 from gateway.graphql.conflicts import ConflictKind
 from gateway.graphql.context import Info
 from gateway.graphql.devices import Device
+from gateway.graphql.scalars import Long
 from gateway.live.status import sync_status_changes
 from gateway.sync import status as domain
 
@@ -30,14 +31,14 @@ class SyncLag:
 @strawberry.type(description="The user's actions in one table.")
 class TableActivity:
     table: str
-    actions: int
+    actions: Long
     last_change: datetime = strawberry.field(description="When its latest action was stored.")
 
 
 @strawberry.type(description="What the gateway's log holds of the user's data.")
 class DataSummary:
-    total_actions: int = strawberry.field(description="Actions applied (conflict losers aside).")
-    unsynced_actions: int = strawberry.field(
+    total_actions: Long = strawberry.field(description="Actions applied (conflict losers aside).")
+    unsynced_actions: Long = strawberry.field(
         description="Changes the devices report as waiting to be sent (their pendingUp)."
     )
     last_action: datetime | None = strawberry.field(
@@ -91,7 +92,7 @@ class SyncStatusReport:
     sync_lag: SyncLag | None = strawberry.field(description="Null when no device ever synced.")
     total_devices: int
     active_devices: int = strawberry.field(description="Devices seen within lastHours.")
-    pending_syncs: int = strawberry.field(
+    pending_syncs: Long = strawberry.field(
         description="Changes waiting, summed over the devices: pendingUp plus pendingDown."
     )
     devices: list[Device] | None = strawberry.field(description="Null unless includeDevices.")

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from gateway.errors import BadUserInput
 
+INT64_MAX = 2**63 - 1
 _VERSION = "1"
 
 
@@ -49,13 +50,15 @@ class Cursor:
             if version != _VERSION:
                 raise ValueError(version)
             position = Position(int(xid), int(id_))
-            if position.xid < 0 or position.id < 0:
-                raise ValueError(position)
-            return cls(
+            cursor = cls(
                 position=position,
                 time=int(time) if time else None,
                 order=int(order) if order else None,
             )
+            numbers = (position.xid, position.id, cursor.time or 0, cursor.order or 0)
+            if not all(0 <= n <= INT64_MAX for n in numbers):  # what the log's columns hold
+                raise ValueError(numbers)
+            return cursor
         except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
             raise BadUserInput(
                 f"invalid progress cursor {token!r}: use a cursor the gateway returned",

@@ -66,11 +66,11 @@ def universe(include: Sequence[str] | None, exclude: Sequence[str] | None) -> st
     return "; ".join(parts)
 
 
-def check_text(field: str, value: str) -> str:
-    """A device's id, name, type or version: 1 to 255 characters, not blank, no control
-    characters (which PostgreSQL refuses in text, and no person can read)."""
-    if not value.strip() or len(value) > MAX_TEXT:
-        raise BadUserInput(f"{field} must be 1 to {MAX_TEXT} characters", field=field)
+def check_text(field: str, value: str, most: int = MAX_TEXT) -> str:
+    """A device's id, name, type or version: 1 to ``most`` characters (its column's), not
+    blank, no control characters (which PostgreSQL refuses in text, and no person can read)."""
+    if not value.strip() or len(value) > most:
+        raise BadUserInput(f"{field} must be 1 to {most} characters", field=field)
     if any(unicodedata.category(c) == "Cc" for c in value):
         raise BadUserInput(f"{field} must not contain control characters", field=field)
     return value
@@ -106,9 +106,10 @@ async def touch_device(
     """``user``'s device ``device_id``, registered on first sight, noted as seen now, with what
     it reports."""
     check_text("deviceId", device_id)
-    for field, value in (("name", name), ("type", device_type), ("version", version)):
+    labels = (("name", name, MAX_TEXT), ("type", device_type, 100), ("version", version, 100))
+    for field, value, most in labels:
         if value is not None:
-            check_text(field, value)
+            check_text(field, value, most)
     if pending_up is not None and pending_up < 0:
         raise BadUserInput("pendingUp cannot be negative", field="pendingUp")
     now = utcnow()

@@ -9,6 +9,7 @@ import binascii
 from gateway.errors import BadUserInput
 
 MAX_PAGE = 500
+INT64_MAX = 2**63 - 1
 
 
 def encode(row_id: int, kind: str) -> str:
@@ -21,7 +22,10 @@ def decode(cursor: str, kind: str) -> int:
         found, _, value = raw.partition(":")
         if found != kind:
             raise ValueError(found)
-        return int(value)
+        row_id = int(value)
+        if not 0 <= row_id <= INT64_MAX:  # row ids are 64-bit
+            raise ValueError(row_id)
+        return row_id
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise BadUserInput(f"invalid cursor {cursor!r}", field="after") from exc
 

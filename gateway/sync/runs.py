@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -404,9 +404,8 @@ async def start_run(
     assert sync.id is not None
     now = now or utcnow()
     _trigger(trigger)
-    if scheduled_execution_time is not None and scheduled_execution_time.tzinfo is None:
-        field = "scheduledExecutionTime"
-        raise BadUserInput(f"{field} needs a time zone", field=field)
+    if scheduled_execution_time is not None:
+        scheduled_execution_time = _utc("scheduledExecutionTime", scheduled_execution_time)
     await _lock_sync(session, sync.id)
     status = SyncRunStatus.WORKING
     if scheduled_execution_time is not None and scheduled_execution_time > now:
@@ -707,6 +706,16 @@ def _check_tables(
         unknown = sorted(set(names or ()) - set(declared))
         if unknown:
             raise BadUserInput(f"{field}: {project!r} has no table {unknown[0]!r}", field=field)
+
+
+def _utc(field: str, value: datetime) -> datetime:
+    """A time with a zone, in UTC; one whose UTC form is outside years 1 to 9999 is refused."""
+    if value.tzinfo is None:
+        raise BadUserInput(f"{field} needs a time zone", field=field)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise BadUserInput(f"{field} is out of range", field=field) from exc
 
 
 def _trigger(trigger: TriggerReason) -> None:

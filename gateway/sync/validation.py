@@ -7,6 +7,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,24 @@ class ActionProblem(ValueError):
     """Why one action cannot be written."""
 
 
+class ActionTooLarge(ActionProblem):
+    """An action over one of the data limits (``LIMIT_EXCEEDED`` rather than invalid)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataLimits:
+    """What one record may hold (GATEWAY_MAX_RECORD_BYTES, GATEWAY_MAX_JSON_DEPTH)."""
+
+    record_bytes: int = 256 * 1024
+    json_depth: int = 32
+
+
+DEFAULT_LIMITS = DataLimits()
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, unpaired surrogates: see graphql/inputs
+
+
 def normalize_record_id(value: str) -> str:
     """The seed's form: 32 lower-case hex digits. The dashed UUID form is accepted too."""
     if _HEX32.fullmatch(value):
@@ -35,7 +54,12 @@ def normalize_record_id(value: str) -> str:
 
 
 def parse_data(
-    action: ActionType, json_data: str | None, spec: TableSpec, record_id: str, user: str
+    action: ActionType,
+    json_data: str | None,
+    spec: TableSpec,
+    record_id: str,
+    user: str,
+    limits: DataLimits = DEFAULT_LIMITS,
 ) -> dict[str, Any] | None:
     """The jsonData object of an INSERT or UPDATE, checked field by field; None for DELETE."""
     if action is ActionType.DELETE:
@@ -44,12 +68,18 @@ def parse_data(
         return None
     if json_data is None:
         raise ActionProblem(f"an {action.value} needs jsonData")
+    size = len(json_data.encode("utf-8", "surrogatepass"))
+    if size > limits.record_bytes:
+        raise ActionTooLarge(f"jsonData has {size} bytes; at most {limits.record_bytes}")
     try:
         data = json.loads(json_data)
+    except RecursionError as exc:
+        raise ActionTooLarge(f"jsonData nests deeper than {limits.json_depth} levels") from exc
     except ValueError as exc:
         raise ActionProblem(f"jsonData is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ActionProblem("jsonData must be a JSON object")
+    _check_content(data, limits.json_depth)
     # Every record carries its id and user (the seed's jsonData does); they must agree.
     if "id" in data and _record_id_of(data["id"]) != record_id:
         raise ActionProblem(f"jsonData.id {data['id']!r} differs from recordId")
@@ -69,6 +99,23 @@ def parse_data(
     if problems:
         raise ActionProblem("; ".join(problems))
     return data
+
+
+def _check_content(data: dict[str, Any], max_depth: int) -> None:
+    """Nesting within the limit, and no text a database cannot store (PostgreSQL refuses NUL
+    and unpaired surrogates in JSON; SQLite would keep them)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                raise ActionTooLarge(f"jsonData nests deeper than {max_depth} levels")
+            values = item.values() if isinstance(item, dict) else item
+            stack.extend((value, depth + 1) for value in values)
+            if isinstance(item, dict):
+                stack.extend((key, depth) for key in item)
+        elif isinstance(item, str) and _UNSTORABLE.search(item):
+            raise ActionProblem("jsonData holds a NUL character or an unpaired surrogate")
 
 
 def _record_id_of(value: Any) -> str | None:
@@ -136,6 +183,13 @@ def sample_time(spec: TableSpec, data: Mapping[str, Any] | None) -> int | None:
 def check_order(order: int) -> None:
     if not _INT32[0] <= order <= _INT32[1] or order < 0:
         raise ActionProblem("order must be between 0 and 2147483647")
+
+
+def check_labels(source: str | None, author: str | None) -> None:
+    """The seed's free-text labels of an action, within their columns."""
+    for name, value, most in (("source", source, 32), ("author", author, 255)):
+        if value is not None and len(value) > most:
+            raise ActionProblem(f"{name} has {len(value)} characters; at most {most}")
 
 
 def check_time(time: int) -> None:

@@ -30,6 +30,7 @@ from gateway.db.models import Conflict as ConflictRow
 from gateway.db.types import utcnow
 from gateway.errors import (
     Conflict,
+    DatabaseUnavailable,
     GatewayError,
     LimitExceeded,
     TableNotAllowed,
@@ -53,7 +54,11 @@ from gateway.sync.runs import Counters, RunInfo, RunsChanged
 from gateway.sync.selection import CatalogTable, select_tables
 from gateway.sync.tables import ConflictPolicy
 from gateway.sync.validation import (
+    DEFAULT_LIMITS,
     ActionProblem,
+    ActionTooLarge,
+    DataLimits,
+    check_labels,
     check_order,
     check_time,
     normalize_record_id,
@@ -144,11 +149,12 @@ async def write_actions(
     max_batch: int,
     announce: Announce | None = None,
     runs_changed: RunsChanged | None = None,
+    limits: DataLimits = DEFAULT_LIMITS,
 ) -> WriteOutcome:
     """Write a batch in one transaction; ``announce`` and ``runs_changed`` hear of what it
     changed once that committed. A refused batch of a device is still a (FAILED) run."""
     try:
-        outcome = await _write(db, principal, request, max_batch)
+        outcome = await _write(db, principal, request, max_batch, limits)
     except GatewayError as refused:
         if refused.code in _RUN_FAILURES:
             run = await _record_refusal(db, principal, request, refused)
@@ -163,7 +169,7 @@ async def write_actions(
 
 
 async def _write(
-    db: Database, principal: Principal, request: WriteRequest, max_batch: int
+    db: Database, principal: Principal, request: WriteRequest, max_batch: int, limits: DataLimits
 ) -> WriteOutcome:
     if len(request.actions) > max_batch:
         raise LimitExceeded(
@@ -172,19 +178,32 @@ async def _write(
         )
     if request.device_id is not None:
         exchange.check_text("deviceId", request.device_id)
-    for attempt in range(1, _ATTEMPTS + 1):
+    collisions = lost = 0
+    while True:
         try:
             async with db.transaction() as session:
-                return await write_in_transaction(session, principal, request)
+                return await write_in_transaction(session, principal, request, limits)
         except DBAPIError as exc:
+            if exc.connection_invalidated:
+                # The connection died mid-transaction (a restarted or failed-over database, a
+                # network cut): the batch rolled back, or, if it died during COMMIT, committed.
+                # Once more on a fresh connection; a retry is safe either way (idempotent).
+                lost += 1
+                if lost > 1:
+                    raise DatabaseUnavailable(
+                        "the connection to the database was lost while writing; retrying the "
+                        "batch is safe (actions already written come back as duplicates)",
+                        retryable=True,
+                    ) from exc
+                continue
             # A concurrent batch wrote the same actions or created the same record between our
             # checks and our insert, or the database broke a lock cycle. Run again: the batch
             # now finds those actions as duplicates or the records as they are.
             if not _retryable(exc):
                 raise
-            if attempt == _ATTEMPTS:
+            collisions += 1
+            if collisions == _ATTEMPTS:
                 raise Conflict("the batch kept colliding with concurrent writes; retry it") from exc
-    raise AssertionError("unreachable")
 
 
 async def _record_refusal(
@@ -280,7 +299,10 @@ def _retryable(exc: DBAPIError) -> bool:
 
 
 async def write_in_transaction(
-    session: AsyncSession, principal: Principal, request: WriteRequest
+    session: AsyncSession,
+    principal: Principal,
+    request: WriteRequest,
+    limits: DataLimits = DEFAULT_LIMITS,
 ) -> WriteOutcome:
     """The write inside a transaction the caller commits (``write_actions`` is the usual way
     in; this lets other work join the same transaction)."""
@@ -288,7 +310,7 @@ async def write_in_transaction(
     project_id, user, catalog = data.project_id, data.user, data.tables
     allowed = select_tables(catalog, request.include_tables, request.exclude_tables)
 
-    checked = _check_each(request.actions, catalog, allowed, user)
+    checked = _check_each(request.actions, catalog, allowed, user, limits)
     new, duplicates = await _split_duplicates(session, project_id, user, checked)
     records = await _lock_records(session, project_id, user, (c.record for c in new))
     # What the device received matters only where it changes records that exist already: a
@@ -358,6 +380,7 @@ def _check_each(
     catalog: dict[str, CatalogTable],
     allowed: dict[str, CatalogTable],
     user: str,
+    limits: DataLimits,
 ) -> list[_Checked]:
     checked: list[_Checked] = []
     problems: list[InvalidAction] = []
@@ -377,7 +400,11 @@ def _check_each(
             record_id = normalize_record_id(action.record_id)
             check_time(action.time)
             check_order(action.order)
-            data = parse_data(action.action, action.json_data, table.spec, record_id, user)
+            check_labels(action.source, action.author)
+            data = parse_data(action.action, action.json_data, table.spec, record_id, user, limits)
+        except ActionTooLarge as problem:
+            problems.append(InvalidAction(index, LimitExceeded.code, str(problem)))
+            continue
         except ActionProblem as problem:
             problems.append(InvalidAction(index, ValidationFailed.code, str(problem)))
             continue
@@ -394,6 +421,8 @@ def _refuse(problems: list[InvalidAction]) -> None:
         if any(p.code == TableNotAllowed.code for p in problems)
         else Conflict
         if all(p.code == Conflict.code for p in problems)
+        else LimitExceeded
+        if all(p.code == LimitExceeded.code for p in problems)
         else ValidationFailed
     )
     listed = "; ".join(f"#{p.index}: {p.reason}" for p in problems[:5])
