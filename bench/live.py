@@ -176,7 +176,12 @@ class Gateway:
 async def running_gateway(database_url: str) -> AsyncIterator[Gateway]:
     """``gateway serve`` in a subprocess, once /readyz answers 200; terminated on exit."""
     port = free_port()
-    env = os.environ | {"GATEWAY_DATABASE_URL": database_url, "GATEWAY_JWT_SECRET": JWT_SECRET}
+    env = os.environ | {
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_JWT_SECRET": JWT_SECRET,
+        # The benchmark's clients are the load: the per-user rate limit would measure itself.
+        "GATEWAY_RATE_LIMIT_PER_SECOND": "0",
+    }
     process = await asyncio.create_subprocess_exec(
         *gateway_command(port), env=env, stdout=asyncio.subprocess.DEVNULL
     )

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     pg_idle_in_transaction_timeout_ms: int = Field(default=60_000, gt=0)
 
     # Operation limits, checked before an operation runs (gateway/graphql/limits.py).
-    max_query_tokens: int = Field(default=10_000, gt=0, description="lexical tokens")
+    max_query_tokens: int = Field(default=2_000, gt=0, description="lexical tokens")
     max_query_depth: int = Field(default=15, gt=0, description="nested selections")
     max_query_aliases: int = Field(default=15, ge=0, description="aliased fields")
     max_root_fields: int = Field(default=20, gt=0, description="fields at an operation's root")

@@ -15,16 +15,17 @@ Like GraphQL Armor's and Apollo Router's, each limit names what it counts and is
   budget of their own: for them only introspection counts (at its flat prices, plus one per
   root field), since every other field refuses them before it does anything.
 
-All but ``tokens`` are validation rules, so they are checked once per distinct document (and
-caller kind) and cached with the rest of validation. Fragment expansion is memoized, so a
-document of fragments that spread fragments costs its size to check, not its expansion.
+``gateway/graphql/validation.py`` checks ``tokens`` before parsing and the others before the
+rest of validation, once per distinct document and caller kind. Fragment expansion is
+memoized, so a document of fragments that spread fragments costs its size to check, not its
+expansion.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +73,7 @@ _SIZED_LISTS = frozenset({"actions", "edges", "data"})
 
 @dataclass(frozen=True, slots=True)
 class OperationLimits:
-    tokens: int = 10_000
+    tokens: int = 2_000
     depth: int = 15
     aliases: int = 15
     root_fields: int = 20
@@ -108,7 +109,10 @@ def as_limit_error(error: GraphQLError) -> GraphQLError | None:
     found = _TOKENS.search(error.message)
     if not isinstance(error, GraphQLSyntaxError) or found is None:
         return None
-    maximum = int(found.group(1))
+    return tokens_error(int(found.group(1)))
+
+
+def tokens_error(maximum: int) -> GraphQLError:
     message = f"the operation has more than {maximum} tokens: put large inputs in variables"
     return limit_error("tokens", maximum, message)
 
@@ -129,6 +133,7 @@ class _Walk:
     read_batch: int
     memo: dict[tuple[str, str, int | None], _Measure] = field(default_factory=dict)
     level_memo: dict[str, int] = field(default_factory=dict)
+    meta_memo: dict[str, int] = field(default_factory=dict)
     expanding: set[str] = field(default_factory=set)
 
     def selections(
@@ -177,7 +182,8 @@ class _Walk:
         return count
 
     def meta_cost(self, selection_set: SelectionSetNode) -> int:
-        """The introspection at the root of an operation, at its flat prices."""
+        """The introspection at the root of an operation, at its flat prices (memoized like
+        ``spread``)."""
         cost = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
@@ -187,10 +193,13 @@ class _Walk:
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
-                if fragment is not None and name not in self.expanding:
+                if fragment is None or name in self.expanding:
+                    continue
+                if name not in self.meta_memo:
                     self.expanding.add(name)
-                    cost += self.meta_cost(fragment.selection_set)
+                    self.meta_memo[name] = self.meta_cost(fragment.selection_set)
                     self.expanding.discard(name)
+                cost += self.meta_memo[name]
         return cost
 
     def spread(self, name: str, size: int | None) -> _Measure:
@@ -288,22 +297,6 @@ def limit_rules(limits: OperationLimits) -> dict[bool, type[ASTValidationRule]]:
     """The rules for signed-in (False) and anonymous (True) callers: made once per schema, so
     that validation stays cached per document."""
     return {anonymous: limits_rule(limits, anonymous=anonymous) for anonymous in (False, True)}
-
-
-class OperationLimitsExtension(SchemaExtension):
-    """Sets the token limit for parsing, and the validation rule for the caller's kind."""
-
-    def __init__(
-        self, limits: OperationLimits, rules: Mapping[bool, type[ASTValidationRule]]
-    ) -> None:
-        self.limits, self.rules = limits, rules
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        context.parse_options["max_tokens"] = self.limits.tokens
-        anonymous = not getattr(context.context, "signed_in", False)
-        context.validation_rules = (*context.validation_rules, self.rules[anonymous])
-        yield
 
 
 class ResponseBudget:

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, ValidationCache
+from strawberry.extensions import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.graphql.access import AccessMutation, AccessQuery
 from gateway.graphql.actions import ActionMutation, ActionQuery
-from gateway.graphql.caching import MAX_CACHED_OPERATIONS, ParseOnce
+from gateway.graphql.caching import ParseOnce
 from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery
 from gateway.graphql.errors import ErrorCodes
-from gateway.graphql.hardening import ExecutionWithoutSuggestions, ValidationWithoutSuggestions
+from gateway.graphql.hardening import ExecutionWithoutSuggestions
 from gateway.graphql.inputs import StorableText
-from gateway.graphql.limits import (
-    OperationLimits,
-    OperationLimitsExtension,
-    RequestBudget,
-    limit_rules,
-)
+from gateway.graphql.limits import OperationLimits, RequestBudget
 from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
@@ -32,6 +25,7 @@ from gateway.graphql.runs import SyncRunMutation, SyncRunQuery, SyncRunSubscript
 from gateway.graphql.scalars import SCALARS
 from gateway.graphql.status import SyncStatusQuery, SyncStatusSubscription
 from gateway.graphql.system import SystemSubscription
+from gateway.graphql.validation import Validation
 from gateway.settings import Settings
 
 
@@ -80,25 +74,20 @@ class GatewaySchema(strawberry.Schema):
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     """The schema, hardened when ``settings`` turn introspection off: ``__schema`` and
     ``__type`` are refused at validation (``BAD_USER_INPUT``, from ``ErrorCodes``) and errors
-    suggest no names. Without settings (the published SDL), introspection is on."""
+    suggest no names. Without settings (the published SDL), introspection is on. The operation
+    limits and runtime budgets are the settings' (or their defaults)."""
     hardened = settings is not None and not settings.introspection_enabled
     limits = OperationLimits.from_settings(settings) if settings else OperationLimits()
-    rules = limit_rules(limits)
-    # Both caches live at module level; the factories only hand them to each request.
-    validation: list[Any] = (
-        [DisableIntrospection, ValidationWithoutSuggestions]
-        if hardened
-        else [lambda: ValidationCache(maxsize=MAX_CACHED_OPERATIONS)]
-    )
+    # Validation's cache lives at module level; the factories only hand it to each request.
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=[
-            lambda: OperationLimitsExtension(limits, rules),
+            *([DisableIntrospection] if hardened else []),
+            lambda: Validation(limits, hide_suggestions=hardened),
             lambda: RequestBudget(limits.timeout_seconds, limits.response_bytes),
             ParseOnce,
-            *validation,
             StorableText,
             ErrorCodes,
         ],

@@ -61,6 +61,7 @@ from gateway.graphql.http import (
     parse_query_params,
     request_data,
 )
+from gateway.graphql.validation import too_many_tokens
 from gateway.http_limits import RateLimiter, address_key, user_key
 from gateway.http_security import OriginPolicy
 from gateway.services import Services
@@ -398,6 +399,8 @@ def _operations(
 def _parse_operations(
     query: str, max_tokens: int | None
 ) -> tuple[tuple[str | None, OperationType], ...] | None:
+    if max_tokens is not None and too_many_tokens(query, max_tokens):
+        return None  # not worth parsing: validation refuses it without parsing it either
     try:
         document = parse(query, no_location=True, max_tokens=max_tokens)
     except GraphQLError:
