@@ -51,6 +51,33 @@ async def test_4400_for_a_message_that_is_not_the_protocol(server: GatewayServer
         assert (await closed_with(ws))[0] == 4400
 
 
+@pytest.mark.parametrize("message", ["[]", "null", '"connection_init"', "1", "[{}]"])
+async def test_4400_for_json_that_is_not_an_object(server: GatewayServer, message: str) -> None:
+    """Found by the fuzzer: Strawberry indexed these as objects, raised TypeError and dropped
+    the connection without a close code (1006), logging an ASGI exception."""
+    async with websockets.connect(server.ws_url, subprotocols=[PROTOCOL]) as ws:
+        await acknowledged(server, ws)
+        await ws.send(message)
+        assert await closed_with(ws) == (4400, "WebSocket message must be a JSON object")
+
+
+async def test_the_legacy_protocol_ignores_json_that_is_not_an_object(
+    server: GatewayServer,
+) -> None:
+    """graphql-ws ignores what it cannot parse: the connection goes on answering."""
+    async with websockets.connect(server.ws_url, subprotocols=["graphql-ws"]) as ws:
+        token = server.token("alice", Role.PATIENT)
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+        for message in ("[]", "null", '"start"', "1", json.dumps(init)):
+            await ws.send(message)
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        beat = "subscription { heartbeat(count: 1, intervalMs: 100) { user } }"
+        await send(ws, {"type": "start", "id": "1", "payload": {"query": beat}})
+        while (message := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] == "ka":
+            pass
+        assert message["payload"] == {"data": {"heartbeat": {"user": "alice"}}}
+
+
 async def test_4401_for_subscribing_before_the_connection_is_acknowledged(
     server: GatewayServer,
 ) -> None:

@@ -36,10 +36,14 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage,
+    OperationMessage,
     StartMessage,
 )
 from strawberry.types import ExecutionResult
@@ -99,6 +103,12 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
             with contextlib.suppress(Exception):  # the client may be gone already
                 await self.websocket.close(code=4408, reason="Connection initialisation timeout")
 
+    async def handle_message(self, message: OperationMessage) -> None:
+        # Strawberry indexes every message as an object: a JSON array, string or number raised
+        # TypeError and dropped the connection. This protocol ignores what it cannot parse.
+        if isinstance(message, dict):
+            await super().handle_message(message)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self._init_received = True
         await super().handle_connection_init(message)
@@ -114,6 +124,14 @@ class GatewayGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, No
     """``graphql-transport-ws``, with operations counted against the caller's rate limit."""
 
     view: GatewayGraphQL
+
+    async def handle_message(self, message: Message) -> None:
+        # Strawberry indexes every message as an object: a JSON array, string or number raised
+        # TypeError and dropped the connection without a close code.
+        if not isinstance(message, dict):
+            await self.handle_invalid_message("WebSocket message must be a JSON object")
+            return
+        await super().handle_message(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if (
