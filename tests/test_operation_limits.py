@@ -85,6 +85,15 @@ async def test_a_fragment_bomb_is_measured_without_expanding_it(alice: GraphQLHt
     assert limit(await alice.error(bomb)) == "cost"
 
 
+async def test_an_anonymous_fragment_bomb_at_the_root_is_refused(server: GatewayServer) -> None:
+    """Fragments of the root type spreading each other: it hung the gateway when only
+    graphql-core's validation, and the anonymous cost's walk, looked at it unexpanded."""
+    fragments = [f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(40)]
+    fragments.append("fragment F40 on Query { __typename }")
+    bomb = "query { ...F0 } " + " ".join(fragments)
+    assert limit(await server.client().error(bomb)) == "rootFields"
+
+
 async def test_root_fields_and_aliases_are_settings(migrated_url: str) -> None:
     settings = settings_for(migrated_url, max_root_fields=3, max_query_aliases=1)
     with GatewayServer.running(settings) as server:
