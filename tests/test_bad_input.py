@@ -128,6 +128,9 @@ CASES: dict[str, Case] = {
     "a scheduled time just before year 10000 west of UTC": Case(
         START, {"t": "9999-12-31T23:30:00-05:00"}, "BAD_USER_INPUT"
     ),
+    "a paged field without arguments": Case(  # graphql-core leaves their list None
+        "{ actions { hasMore } }", {}, "BAD_USER_INPUT"
+    ),
     "a subscription sent over POST": Case(
         "subscription { heartbeat { seq } }", {}, "BAD_USER_INPUT"
     ),

@@ -239,7 +239,7 @@ class _Walk:
         for name, most in sizes:
             if name not in definition.args:
                 continue
-            given = next((a.value for a in node.arguments if a.name.value == name), None)
+            given = next((a.value for a in node.arguments or () if a.name.value == name), None)
             if given is None:
                 asked = definition.args[name].default_value
             elif isinstance(given, IntValueNode):
