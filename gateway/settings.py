@@ -50,7 +50,7 @@ class Settings(BaseSettings):
 
     # The sync log.
     max_write_batch: int = Field(default=10_000, gt=0, description="actions per writeActions")
-    max_read_batch: int = Field(default=10_000, gt=0, description="actions per read, at most")
+    max_read_batch: int = Field(default=1_000, gt=0, description="actions per read, at most")
     # A transaction left open holds back every reader of the log (see gateway/sync/horizon.py);
     # PostgreSQL ends one of the gateway's own that idles this long.
     pg_idle_in_transaction_timeout_ms: int = Field(default=60_000, gt=0)

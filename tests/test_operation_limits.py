@@ -61,20 +61,21 @@ async def test_depth_counts_nested_selections(alice: GraphQLHttp) -> None:
     assert (await alice.data(ok))["__type"]["ofType"] is None
 
 
-async def test_lists_count_at_their_size_and_variables_at_their_most(
-    server: GatewayServer, alice: GraphQLHttp
-) -> None:
-    one = f'actions(project: "p", maxCount: $n) {{ actions {{ {FIELDS} }} }}'
-    pull = f"query($n: Int!) {{ a: {one} b: {one} c: {one} }}"
-    # a variable may ask for a full batch: three of them are too much, whatever $n is
-    assert limit(await alice.error(pull, n=10)) == "cost"
-    small = pull.replace("query($n: Int!) ", "").replace("$n", "100")
-    body = await alice.execute(small)  # runs: the project does not exist
-    assert {error_code(e) for e in body["errors"]} == {"NOT_FOUND"}
-    # anonymous callers are told they need a token: nothing but introspection runs for them
-    one = '{ actions(project: "p") { actions { recordId } } }'
-    assert error_code(await server.client().error(one)) == "UNAUTHENTICATED"
-    assert error_code(await alice.error(one)) == "NOT_FOUND"
+async def test_lists_count_at_their_size_and_variables_at_their_most(migrated_url: str) -> None:
+    # A budget of 30,000: a full page of 1,000 actions of 11 fields costs about 11,000.
+    with GatewayServer.running(settings_for(migrated_url, max_query_cost=30_000)) as server:
+        alice = server.client(server.token("alice", Role.PATIENT))
+        one = f'actions(project: "p", maxCount: $n) {{ actions {{ {FIELDS} }} }}'
+        pull = f"query($n: Int!) {{ a: {one} b: {one} c: {one} }}"
+        # a variable may ask for a full page: three of them are too much, whatever $n is
+        assert limit(await alice.error(pull, n=10)) == "cost"
+        small = pull.replace("query($n: Int!) ", "").replace("$n", "100")
+        body = await alice.execute(small)  # runs: the project does not exist
+        assert {error_code(e) for e in body["errors"]} == {"NOT_FOUND"}
+        # anonymous callers are told they need a token: nothing but introspection runs for them
+        one = '{ actions(project: "p") { actions { recordId } } }'
+        assert error_code(await server.client().error(one)) == "UNAUTHENTICATED"
+        assert error_code(await alice.error(one)) == "NOT_FOUND"
 
 
 async def test_a_fragment_bomb_is_measured_without_expanding_it(alice: GraphQLHttp) -> None:

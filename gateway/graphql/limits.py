@@ -79,7 +79,7 @@ class OperationLimits:
     root_fields: int = 20
     cost: int = 250_000
     cost_anonymous: int = 2_000
-    read_batch: int = 10_000  # what ``maxCount: 0`` (no maximum) returns at most
+    read_batch: int = 1_000  # what ``maxCount: 0`` (no maximum) returns at most
     timeout_seconds: float = 30.0
     response_bytes: int = 32 * 1024 * 1024
 
