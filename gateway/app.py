@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,8 +22,10 @@ from gateway.http_limits import RateLimiter, TransportLimits
 from gateway.http_security import OriginPolicy, SecurityHeaders, cors
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.sync.horizon import oldest_transaction
 
 READINESS_TIMEOUT_SECONDS = 3.0
+logger = logging.getLogger("gateway")
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -98,7 +101,9 @@ async def healthz(_: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready to serve: the database answers and its schema is the one this code needs."""
+    """Ready to serve: the database answers and its schema is the one this code needs. On
+    PostgreSQL, ``oldestTransaction`` names the transaction of the gateway's database that has
+    held readers back the longest, if one is open; it never changes the status code."""
     services: Services = request.app.state.services
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
@@ -118,4 +123,22 @@ async def readyz(request: Request) -> Response:
             },
             status_code=503,
         )
-    return JSONResponse({"status": "ready", "schemaRevision": revision})
+    body: dict[str, Any] = {"status": "ready", "schemaRevision": revision}
+    oldest = await _oldest_transaction(services)
+    if oldest is not None:
+        body["oldestTransaction"] = oldest
+    return JSONResponse(body)
+
+
+async def _oldest_transaction(services: Services) -> dict[str, Any] | None:
+    """What holds readers of the log back (see gateway/sync/horizon.py), so an operator can find
+    it; a diagnostic only, so failing to get it never makes the gateway unready."""
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), services.db.session() as session:
+            found = await oldest_transaction(session)
+    except Exception:
+        logger.warning("/readyz could not look for open transactions", exc_info=True)
+        return None
+    if found is None:
+        return None
+    return {"ageSeconds": found.age_seconds, "pid": found.pid, "state": found.state}
