@@ -220,10 +220,12 @@ async def read_actions(
         raise BadUserInput("maxCount must be 0 (no maximum) or more", field="maxCount")
     limit = min(request.max_count or max_batch, max_batch)
     async with db.snapshot() as session:
+        # The horizon first: it is taken with the snapshot, so that a transaction of another
+        # database ending meanwhile (see horizon.py) cannot hold this read back.
+        upper = await horizon(session)
         scope = await _open_scope(session, principal, request)
         if not scope.tables:
             return ReadBatch(actions=[], progress=[], has_more=False)
-        upper = await horizon(session)
         rows = (
             await session.execute(
                 select(*_COLUMNS)
@@ -396,10 +398,10 @@ async def read_stats(db: Database, principal: Principal, request: ReadRequest) -
     """How many (unmerged) actions a read from this progress would go through, and the time
     of the latest; the progress comes back as given."""
     async with db.snapshot() as session:
+        upper = await horizon(session)  # first, as in read_actions
         scope = await _open_scope(session, principal, request)
         count, latest = 0, None
         if scope.tables:
-            upper = await horizon(session)
             count, latest = (
                 await session.execute(
                     select(func.count(), func.max(Action.time)).where(*scope.where(upper))
