@@ -33,8 +33,9 @@ async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
 
 async def closed_with(ws: ClientConnection) -> tuple[int, str]:
     with pytest.raises(ConnectionClosed) as closed:
-        while True:
-            await asyncio.wait_for(ws.recv(), 10)
+        async with asyncio.timeout(10):  # a connection that keeps sending is not closed either
+            while True:
+                await ws.recv()
     assert closed.value.rcvd is not None
     return closed.value.rcvd.code, closed.value.rcvd.reason
 
@@ -76,6 +77,73 @@ async def test_the_legacy_protocol_ignores_json_that_is_not_an_object(
         while (message := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] == "ka":
             pass
         assert message["payload"] == {"data": {"heartbeat": {"user": "alice"}}}
+
+
+MALFORMED = {  # subscribe messages as a hostile client sends them, and the reason for 4400
+    "variables that are not an object": (
+        {"id": "1", "payload": {"query": HEARTBEAT, "variables": 1}},
+        "'variables' must be an object",
+    ),
+    "variables that are a list": (
+        {"id": "1", "payload": {"query": "{ me { id } }", "variables": []}},
+        "'variables' must be an object",
+    ),
+    "a query that is not a string": (
+        {"id": "1", "payload": {"query": 1}},
+        "'query' must be a string",
+    ),
+    "an operationName that is not a string": (
+        {"id": "1", "payload": {"query": HEARTBEAT, "operationName": ["x"]}},
+        "'operationName' must be a string",
+    ),
+    "extensions that are not an object": (
+        {"id": "1", "payload": {"query": HEARTBEAT, "extensions": "x"}},
+        "'extensions' must be an object",
+    ),
+    "a payload that is not an object": (
+        {"id": "1", "payload": "x"},
+        "the payload must be an object",
+    ),
+    "an id that is not a string": (
+        {"id": ["1"], "payload": {"query": HEARTBEAT}},
+        "a subscribe message needs a string 'id'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+async def test_4400_for_a_malformed_subscribe_message(server: GatewayServer, case: str) -> None:
+    """Found by the fuzzer: Strawberry handed these to graphql-core as they were, which raised
+    (AttributeError for variables that are not an object: an INTERNAL_SERVER_ERROR; TypeError
+    for a payload or an id it could not index or hash: a dropped connection)."""
+    message, reason = MALFORMED[case]
+    async with websockets.connect(server.ws_url, subprotocols=[PROTOCOL]) as ws:
+        await acknowledged(server, ws)
+        await send(ws, {"type": "subscribe", **message})
+        assert await closed_with(ws) == (4400, reason)
+
+
+async def test_the_legacy_protocol_answers_a_malformed_start_with_an_error(
+    server: GatewayServer,
+) -> None:
+    async with websockets.connect(server.ws_url, subprotocols=["graphql-ws"]) as ws:
+        token = server.token("alice", Role.PATIENT)
+        await send(ws, {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "connection_ack"
+        await send(ws, {"type": "start", "id": ["x"], "payload": {"query": HEARTBEAT}})  # ignored
+        await send(
+            ws, {"type": "start", "id": "1", "payload": {"query": HEARTBEAT, "variables": 1}}
+        )
+        while (message := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] == "ka":
+            pass
+        assert message == {
+            "type": "error",
+            "id": "1",
+            "payload": {
+                "message": "'variables' must be an object",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            },
+        }
 
 
 async def test_4401_for_subscribing_before_the_connection_is_acknowledged(

@@ -51,7 +51,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth.tokens import bearer_token
-from gateway.errors import Unauthenticated
+from gateway.errors import BadUserInput, Unauthenticated
 from gateway.graphql.caching import MAX_CACHED_OPERATIONS
 from gateway.graphql.context import Context
 from gateway.graphql.http import (
@@ -106,8 +106,17 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
     async def handle_message(self, message: OperationMessage) -> None:
         # Strawberry indexes every message as an object: a JSON array, string or number raised
         # TypeError and dropped the connection. This protocol ignores what it cannot parse.
-        if isinstance(message, dict):
-            await super().handle_message(message)
+        if not isinstance(message, dict):
+            return
+        if message.get("type") in ("start", "stop") and not isinstance(message.get("id"), str):
+            return  # no operation to answer
+        start = message.get("type") == "start" and self.connection_acknowledged
+        if start and (problem := malformed_operation(message)):
+            error = BadUserInput(problem)
+            payload = {"message": problem, "extensions": error.extensions}
+            await self.send_message({"type": "error", "id": message["id"], "payload": payload})
+            return
+        await super().handle_message(message)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self._init_received = True
@@ -130,6 +139,13 @@ class GatewayGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, No
         # TypeError and dropped the connection without a close code.
         if not isinstance(message, dict):
             await self.handle_invalid_message("WebSocket message must be a JSON object")
+            return
+        kind = message.get("type")
+        if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
+            await self.handle_invalid_message(f"a {kind} message needs a string 'id'")
+            return
+        if kind == "subscribe" and (problem := malformed_operation(message)):
+            await self.handle_invalid_message(problem)
             return
         await super().handle_message(message)
 
@@ -377,6 +393,25 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from exc
         return UNSET
+
+
+def malformed_operation(message: Mapping[str, Any]) -> str | None:
+    """What is wrong with the payload of a ``subscribe`` (``start``) message, checked as HTTP
+    checks a request's body: Strawberry passes it to graphql-core as it is, where variables
+    that are not an object raised AttributeError (an internal error)."""
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return "the payload must be an object"
+    if not isinstance(payload.get("query"), str):
+        return "'query' must be a string"
+    for name, kind, what in (
+        ("variables", dict, "an object"),
+        ("operationName", str, "a string"),
+        ("extensions", dict, "an object"),
+    ):
+        if payload.get(name) is not None and not isinstance(payload[name], kind):
+            return f"'{name}' must be {what}"
+    return None
 
 
 def ide_content_security_policy(html: str) -> str:
