@@ -11,7 +11,10 @@ the gateway runs uvicorn's own HTTP protocol with a guard mixed in:
 - beyond ``max_connections`` open connections (HTTP and WebSocket alike), a request or an
   upgrade is answered 503 and closed.
 
-Each answer is a GraphQL error document with ``extensions.code: LIMIT_EXCEEDED``.
+Each answer is a GraphQL error document with ``extensions.code: LIMIT_EXCEEDED``. After a
+refusal the connection lingers (like nginx's ``lingering_close``): what the client still sends is
+read and dropped for up to ``LINGER_SECONDS`` or ``LINGER_BYTES``, so closing with unread data
+does not reset the connection and destroy the answer before the client has read it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from starlette.types import Receive, Scope, Send
 from gateway.http_limits import JSON_MEDIA_TYPE, limit_document, send_refusal
 from gateway.http_security import SECURITY_HEADERS
 from gateway.settings import Settings
+
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,7 @@ class ConnectionGuard:
         self._head_bytes = 0
         self._over_capacity = False
         self._upgraded = False
+        self._lingering: int | None = None  # bytes dropped since a refusal
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
@@ -100,7 +107,18 @@ class ConnectionGuard:
         self._disarm_head_timer()
         super().connection_lost(exc)  # type: ignore[misc]
 
+    def eof_received(self) -> bool | None:
+        if self._lingering is not None:
+            self.transport.close()
+            return None
+        return super().eof_received()  # type: ignore[misc]
+
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:
+            self._lingering += len(data)
+            if self._lingering > LINGER_BYTES:
+                self.transport.close()
+            return
         awaiting = self._awaiting_head()
         if awaiting:
             if self._head_bytes == 0:  # a new request: decided once, upgrades included
@@ -158,9 +176,13 @@ class ConnectionGuard:
 
     def _refuse(self, status: int, body: bytes) -> None:
         self._disarm_head_timer()
-        if not self.transport.is_closing():
-            self.transport.write(raw_refusal(status, body))
-            self.transport.close()
+        if self.transport.is_closing() or self._lingering is not None:
+            return
+        self._lingering = 0
+        self.transport.write(raw_refusal(status, body))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
 
 class GatewayConfig(uvicorn.Config):
