@@ -104,9 +104,10 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
                 await self.websocket.close(code=4408, reason="Connection initialisation timeout")
 
     async def handle_message(self, message: OperationMessage) -> None:
-        # Strawberry indexes every message as an object: a JSON array, string or number raised
-        # TypeError and dropped the connection. This protocol ignores what it cannot parse.
-        if not isinstance(message, dict):
+        # Strawberry indexes every message as an object with a type: a JSON array, string or
+        # number raised TypeError, an object without "type" KeyError, and either dropped the
+        # connection. This protocol ignores what it cannot parse.
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             return
         if message.get("type") in ("start", "stop") and not isinstance(message.get("id"), str):
             return  # no operation to answer
