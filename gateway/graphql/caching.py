@@ -9,6 +9,13 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache
 
 MAX_CACHED_OPERATIONS = 512
+# Longer documents (large inline literals, rarely sent twice) are parsed and checked each time
+# rather than kept: 512 cached documents of the body limit's size (10 MiB) would pin gigabytes.
+MAX_CACHED_QUERY_CHARS = 64 * 1024
+
+
+def cacheable(query: str | None) -> bool:
+    return query is not None and len(query) <= MAX_CACHED_QUERY_CHARS
 
 
 class ParseOnce(ParserCache):
@@ -21,7 +28,7 @@ class ParseOnce(ParserCache):
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
-        if context.query and context.graphql_document is None:
+        if context.query and cacheable(context.query) and context.graphql_document is None:
             with contextlib.suppress(GraphQLError):
                 context.graphql_document = self.cached_parse_document(
                     context.query, **context.parse_options

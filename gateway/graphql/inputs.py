@@ -19,7 +19,7 @@ from graphql.language import Visitor
 from strawberry.extensions import SchemaExtension
 
 from gateway.errors import BadUserInput
-from gateway.graphql.caching import MAX_CACHED_OPERATIONS
+from gateway.graphql.caching import MAX_CACHED_OPERATIONS, cacheable
 
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "text must not contain NUL characters or unpaired surrogates (\\ud800-\\udfff)"
@@ -53,11 +53,18 @@ class _Strings(Visitor):
         return None
 
 
-@lru_cache(maxsize=MAX_CACHED_OPERATIONS)
 def _document_unstorable(document: DocumentNode) -> bool:
     strings = _Strings()
     visit(document, strings)
     return strings.bad
+
+
+_document_unstorable_cached = lru_cache(maxsize=MAX_CACHED_OPERATIONS)(_document_unstorable)
+
+
+def _unstorable_literals(document: DocumentNode, query: str | None) -> bool:
+    check = _document_unstorable_cached if cacheable(query) else _document_unstorable
+    return check(document)
 
 
 class StorableText(SchemaExtension):
@@ -71,7 +78,7 @@ class StorableText(SchemaExtension):
         errors = context.pre_execution_errors
         if not errors and (
             unstorable(context.variables)
-            or (document is not None and _document_unstorable(document))
+            or (document is not None and _unstorable_literals(document, context.query))
         ):
             error = BadUserInput(MESSAGE)
             context.pre_execution_errors = [GraphQLError(MESSAGE, extensions=error.extensions)]

@@ -22,7 +22,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
-from gateway.graphql.caching import MAX_CACHED_OPERATIONS
+from gateway.graphql.caching import MAX_CACHED_OPERATIONS, cacheable
 from gateway.graphql.limits import OperationLimits, limit_rules, tokens_error
 
 # The rules Strawberry's own validation appends to the execution context's.
@@ -62,7 +62,6 @@ def _placeholder(query: str) -> DocumentNode:
     return _PLACEHOLDERS[(kind and kind.group(1)) or "query"]
 
 
-@lru_cache(maxsize=2 * MAX_CACHED_OPERATIONS)
 def _validate(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -76,6 +75,9 @@ def _validate(
     return validate(
         schema, document, (*rules, *_STRAWBERRY_RULES), hide_suggestions=hide_suggestions
     )
+
+
+_validate_cached = lru_cache(maxsize=2 * MAX_CACHED_OPERATIONS)(_validate)
 
 
 class Validation(SchemaExtension):
@@ -108,7 +110,8 @@ class Validation(SchemaExtension):
         else:
             assert context.graphql_document is not None
             anonymous = not getattr(context.context, "signed_in", False)
-            context.pre_execution_errors = _validate(
+            validated = _validate_cached if cacheable(context.query) else _validate
+            context.pre_execution_errors = validated(
                 context.schema._schema,
                 context.graphql_document,
                 tuple(context.validation_rules),

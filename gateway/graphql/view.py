@@ -52,7 +52,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth.tokens import bearer_token
 from gateway.errors import BadUserInput, Unauthenticated
-from gateway.graphql.caching import MAX_CACHED_OPERATIONS
+from gateway.graphql.caching import MAX_CACHED_OPERATIONS, cacheable
 from gateway.graphql.context import Context
 from gateway.graphql.http import (
     GRAPHQL_RESPONSE_JSON,
@@ -213,6 +213,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except HttpRefusal as refusal:
             response = _refusal(exchange, refusal)
         finally:
+            # Timers scheduled during the request (a database connection's, say) keep a copy
+            # of this context until they fire: it must not keep the request alive with it.
+            exchange.request = None
             _EXCHANGE.reset(reset)
         await response(scope, receive, send)
 
@@ -437,15 +440,11 @@ def _refusal(exchange: Exchange, refusal: HttpRefusal) -> Response:
     return Response(refusal.body(), status_code=refusal.status, headers=headers)
 
 
-#: Longer documents are parsed each time rather than kept as cache keys (bodies reach 10 MiB).
-_CACHED_QUERY_CHARS = 64 * 1024
-
-
 def _operations(
     query: str, max_tokens: int | None
 ) -> tuple[tuple[str | None, OperationType], ...] | None:
     """The document's operations (name, kind), or None when it does not parse."""
-    if len(query) > _CACHED_QUERY_CHARS:
+    if not cacheable(query):
         return _parse_operations(query, max_tokens)
     return _cached_operations(query, max_tokens)
 
