@@ -65,7 +65,7 @@ class Services:
 
     async def status_changed(self, project: str) -> None:
         """Something that changes a project's sync status happened: wake its dashboards, on
-        every replica. Best effort, like ``after_write``."""
+        every replica. Best effort, like ``actions_written``."""
         try:
             await self.announcer.announce_status(project)
         except Exception:
@@ -80,9 +80,9 @@ class Services:
         except Exception:
             logger.exception("could not announce an access change in project %s", project_id)
 
-    async def sync_runs_changed(self, runs: Iterable[RunInfo]) -> None:
+    async def runs_changed(self, runs: Iterable[RunInfo]) -> None:
         """Runs changed (committed): wake their live subscribers on every replica. Best effort,
-        like ``after_write``: a lost wake-up is caught by the feeds' periodic re-read."""
+        like ``actions_written``: a lost wake-up is caught by the feeds' periodic re-read."""
         by_project: dict[int, set[int]] = defaultdict(set)
         for run in runs:
             by_project[run.project_id].add(run.id)
@@ -102,7 +102,7 @@ class Services:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.sync_runs_changed(await sweep_runs(self.db, timeout))
+                await self.runs_changed(await sweep_runs(self.db, timeout))
                 retention = self.settings.sync_run_retention_days
                 if retention and loop.time() >= next_prune:
                     pruned = await prune_finished_runs(self.db, utcnow(), retention)
@@ -112,7 +112,7 @@ class Services:
             except Exception:
                 logger.exception("could not sweep sync runs")
 
-    async def after_write(
+    async def actions_written(
         self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
     ) -> None:
         """A batch committed: wake live readers on every replica, and queue pushes here (only

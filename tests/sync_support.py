@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.auth.principal import Principal, Role
 from gateway.db import Database
+from gateway.live.hub import Hub
 from gateway.sync import projects
 from gateway.sync.actions import ActionType, IncomingAction
+from gateway.sync.events import NoEvents
 from gateway.sync.reader import ReadFilter, ReadRequest, read_actions
+from gateway.sync.runs import RunInfo
 from gateway.sync.tables import FieldSpec, FieldType, build_table_spec
 from gateway.sync.writer import WriteOutcome, WriteRequest, write_actions
 
@@ -148,3 +153,31 @@ async def read_all(
         progress = {p.table: p.cursor.encode() for p in result.progress}
         if not result.has_more:
             return actions, progress, reads
+
+
+@dataclass
+class RecordedEvents(NoEvents):
+    """Events that keep what was announced, for domain tests (``hub``: also wake it, as the
+    gateway's own announcer does on one replica)."""
+
+    hub: Hub | None = None
+    written: list[tuple[int, str, frozenset[int], str | None]] = field(default_factory=list)
+    runs: list[RunInfo] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    access: list[int] = field(default_factory=list)
+
+    async def actions_written(
+        self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
+    ) -> None:
+        self.written.append((project_id, user, frozenset(table_ids), device_id))
+        if self.hub is not None:
+            self.hub.wake(project_id, user, table_ids)
+
+    async def runs_changed(self, runs: Sequence[RunInfo]) -> None:
+        self.runs.extend(runs)
+
+    async def status_changed(self, project: str) -> None:
+        self.statuses.append(project)
+
+    async def access_changed(self, project_id: int) -> None:
+        self.access.append(project_id)

@@ -16,7 +16,7 @@ from gateway.services import Services
 from gateway.sync.reader import ReadBatch, ReadRequest
 from gateway.sync.writer import WriteRequest, write_actions
 from tests.support import settings_for
-from tests.sync_support import ALICE, PROJECT, act, make_study
+from tests.sync_support import ALICE, PROJECT, RecordedEvents, act, make_study
 
 POLL = 300.0  # far beyond the test: only wake-ups can deliver
 
@@ -29,15 +29,12 @@ def stream(db: Database, hub: Hub, max_count: int = 0) -> AsyncIterator[ReadBatc
 
 
 async def write_one(db: Database, hub: Hub, n: int) -> None:
-    async def wake(project_id: int, user: str, tables: object, _device: object) -> None:
-        hub.wake(project_id, user, tables)  # type: ignore[arg-type]
-
     await write_actions(
         db,
         ALICE,
         WriteRequest(PROJECT, [act("notes", "INSERT", n, n, text="x")], device_id="writer"),
         max_batch=10,
-        announce=wake,
+        events=RecordedEvents(hub),
     )
 
 
@@ -103,7 +100,7 @@ async def test_a_failed_announcement_does_not_fail_the_committed_write(migrated_
             ALICE,
             WriteRequest(PROJECT, [act("notes", "INSERT", 1, 1, text="x")]),
             max_batch=10,
-            announce=services.after_write,
+            events=services,
         )
         assert outcome.accepted == [0]
     finally:

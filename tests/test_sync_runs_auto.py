@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,11 +22,21 @@ from gateway.live.hub import Hub
 from gateway.live.stream import stream_actions
 from gateway.sync import runs as domain
 from gateway.sync.reader import ReadRequest
-from gateway.sync.runs import RunInfo, SyncRunStatus
+from gateway.sync.runs import SyncRunStatus
 from gateway.sync.writer import WriteOutcome, WriteRequest, write_actions
 from tests.live_support import live_session, make_project, subscription, take
 from tests.support import GatewayServer, GraphQLHttp, error_code, settings_for
-from tests.sync_support import ADMIN, ALICE, BOB, PROJECT, act, make_study, read_all, write
+from tests.sync_support import (
+    ADMIN,
+    ALICE,
+    BOB,
+    PROJECT,
+    RecordedEvents,
+    act,
+    make_study,
+    read_all,
+    write,
+)
 
 PROTOCOL = "graphql-transport-ws"
 RUN_FIELDS = """id syncId status createdAt updatedAt completedAt errorCode errorMessage
@@ -333,28 +343,20 @@ async def changes_until(
 # ---- in the domain
 
 
-def recorder() -> tuple[list[RunInfo], Callable[[Sequence[RunInfo]], Awaitable[None]]]:
-    announced: list[RunInfo] = []
-
-    async def runs_changed(runs: Sequence[RunInfo]) -> None:
-        announced.extend(runs)
-
-    return announced, runs_changed
-
-
 async def test_a_batch_over_the_limit_is_a_failed_run_only_for_who_may_write(
     db: Database,
 ) -> None:
     await make_study(db)
     batch = [act("notes", "INSERT", n, n, text="x") for n in (1, 2)]
     batch.append(act("notes", "DELETE", 1, 3))
-    announced, runs_changed = recorder()
+    events = RecordedEvents()
+    announced = events.runs
 
     async def refused(principal: Principal, **request: Any) -> LimitExceeded:
         with pytest.raises(LimitExceeded) as error:
             await write_actions(
                 db, principal, WriteRequest(PROJECT, batch, **request), max_batch=2,
-                runs_changed=runs_changed,
+                events=events,
             )  # fmt: skip
         return error.value
 
@@ -402,10 +404,11 @@ async def test_a_live_run_counts_each_batch_once_handed_on_and_stays_canceled(
     """A batch is counted when the consumer asks for the next one (never before delivery);
     canceled while streaming, the run stays canceled and the stream goes on."""
     await make_study(db)
-    hub, (announced, runs_changed) = Hub(), recorder()
+    hub, events = Hub(), RecordedEvents()
+    announced = events.runs
     stream = stream_actions(
         db, hub, ALICE, ReadRequest(PROJECT, device_id="reader"),
-        max_batch=100, poll_seconds=0.05, runs_changed=runs_changed,
+        max_batch=100, poll_seconds=0.05, events=events,
     )  # fmt: skip
 
     async def deliver(n: int) -> None:

@@ -66,10 +66,9 @@ class AccessMutation:
         self, info: Info, project: str, grantee: str, user: str | None = None
     ) -> AccessGrant:
         grant = await domain.grant_access(
-            info.context.db, info.context.principal, project, grantee, user
-        )
-        # Live dashboards of the grantee may now show more.
-        await info.context.services.access_changed(grant.project_id)
+            info.context.db, info.context.principal, project, grantee, user,
+            events=info.context.services,
+        )  # fmt: skip
         return AccessGrant.from_domain(grant)
 
     @strawberry.mutation(
@@ -79,9 +78,7 @@ class AccessMutation:
     async def revoke_access(
         self, info: Info, project: str, grantee: str, user: str | None = None
     ) -> bool:
-        revoked = await domain.revoke_access(
-            info.context.db, info.context.principal, project, grantee, user
-        )
-        if revoked is not None:
-            await info.context.services.access_changed(revoked)
-        return revoked is not None
+        return await domain.revoke_access(
+            info.context.db, info.context.principal, project, grantee, user,
+            events=info.context.services,
+        )  # fmt: skip

@@ -266,13 +266,11 @@ class ActionQuery:
                 info.context.principal,
                 request,
                 max_batch=info.context.services.settings.max_read_batch,
-                runs_changed=info.context.services.sync_runs_changed,
+                events=info.context.services,
                 max_bytes=budget.left if budget is not None else None,
             )
             if budget is not None:
                 budget.spend(sum(len(a.json_data or "") for a in batch.actions))
-        if device_id is not None:
-            await info.context.services.status_changed(project)
         return ActionBatch.from_domain(batch)
 
     @strawberry.field(description="How many new actions a read would go through (get-read-stats).")
@@ -347,11 +345,9 @@ class ActionMutation:
                 exclude_tables=exclude_tables,
             ),
             max_batch=settings.max_write_batch,
-            announce=info.context.services.after_write,
-            runs_changed=info.context.services.sync_runs_changed,
+            events=info.context.services,
             limits=DataLimits(settings.max_record_bytes, settings.max_json_depth),
         )
-        await info.context.services.status_changed(project)
         return WriteResult(
             accepted=outcome.accepted,
             duplicates=outcome.duplicates,

@@ -16,7 +16,6 @@ from gateway.sync import conflict_review as domain
 from gateway.sync.conflicts import ConflictKind as DomainConflictKind
 from gateway.sync.conflicts import ConflictStatus as DomainConflictStatus
 from gateway.sync.conflicts import Version
-from gateway.sync.writer import WriteOutcome
 
 ConflictKind = strawberry.enum(
     DomainConflictKind,
@@ -126,13 +125,7 @@ class ConflictQuery:
 class ConflictMutation:
     @strawberry.mutation(description="Close an open conflict (CONFLICT when already resolved).")
     async def resolve_conflict(self, info: Info, id: int, resolution: Resolution) -> Conflict:
-        services = info.context.services
-
-        async def announce(outcome: WriteOutcome) -> None:
-            await services.after_write(outcome.project_id, outcome.user, outcome.table_ids, None)
-
         resolved = await domain.resolve_conflict(
-            info.context.db, info.context.principal, id, resolution, after_write=announce
+            info.context.db, info.context.principal, id, resolution, events=info.context.services
         )
-        await services.status_changed(resolved.project)
         return Conflict.from_domain(resolved)

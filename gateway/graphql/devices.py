@@ -322,8 +322,8 @@ class DeviceMutation:
             version=version,
             pending_up=pending_up,
             rules=_rules(info),
+            events=info.context.services,
         )
-        await info.context.services.status_changed(project)
         return Device.from_domain(device)
 
     @strawberry.mutation(
@@ -340,9 +340,8 @@ class DeviceMutation:
     ) -> bool:
         await acknowledge_progress(
             info.context.db, info.context.principal, project, device_id,
-            {p.table: p.cursor for p in progress}, user,
+            {p.table: p.cursor for p in progress}, user, events=info.context.services,
         )  # fmt: skip
-        await info.context.services.status_changed(project)
         return True
 
     @strawberry.mutation(description="Record a sync with another service (CSPro's Dropbox).")
@@ -360,7 +359,6 @@ class DeviceMutation:
         event = await domain.record_sync_event(
             info.context.db, info.context.principal, project, device_id,
             direction=direction, device_name=device_name, universe=universe,
-            partial=partial, user=user,
+            partial=partial, user=user, events=info.context.services,
         )  # fmt: skip
-        await info.context.services.status_changed(project)
         return SyncEvent.from_domain(event)

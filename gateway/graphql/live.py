@@ -43,7 +43,7 @@ class LiveSubscription:
             poll_seconds=settings.live_poll_seconds,
             history_seconds=settings.live_history_seconds,
             run_timeout_seconds=settings.sync_run_timeout_seconds,
-            runs_changed=context.services.sync_runs_changed,
+            events=context.services,
             max_bytes=settings.max_response_bytes,
         )
         # Closed with this generator, at once: the stream's end completes the device's run.
@@ -57,8 +57,6 @@ class LiveSubscription:
                     # it keeps an empty one.
                     message.actions = []
                     del message
-                    if device_id is not None:  # the device received something: its status moved
-                        await context.services.status_changed(project)
 
     @strawberry.subscription(
         description="Device health for dashboards: first every device you may see, then each "

@@ -142,10 +142,9 @@ class ProjectMutation:
         "project end. False when they were not a member. Their data stays."
     )
     async def remove_project_member(self, info: Info, project: str, user: str) -> bool:
-        removed = await domain.remove_member(info.context.db, info.context.principal, project, user)
-        if removed is not None:
-            await info.context.services.access_changed(removed)
-        return removed is not None
+        return await domain.remove_member(
+            info.context.db, info.context.principal, project, user, events=info.context.services
+        )
 
     @strawberry.mutation(
         description="Declare a table of a project (admins only). A table with `utcTime` (INT) "

@@ -222,11 +222,6 @@ class SyncRunQuery:
         return SyncRunPage.from_domain(found)
 
 
-async def _changed(info: Info, run: domain.RunInfo) -> SyncRun:
-    await info.context.services.sync_runs_changed([run])
-    return SyncRun.from_domain(run)
-
-
 @strawberry.type
 class SyncRunMutation:
     @strawberry.mutation(
@@ -267,9 +262,9 @@ class SyncRunMutation:
         run = await domain.start_sync_run(
             info.context.db, info.context.principal, sync_id, full_sync=full_sync,
             trigger=domain.TriggerReason(reason.ui_tag, reason.ui_detail) if reason else None,
-            scheduled_execution_time=scheduled_execution_time,
+            scheduled_execution_time=scheduled_execution_time, events=info.context.services,
         )  # fmt: skip
-        return await _changed(info, run)
+        return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="Set counters (totals so far) and the step of a WORKING run.")
     async def update_sync_run(
@@ -282,17 +277,19 @@ class SyncRunMutation:
         run = await domain.update_sync_run(
             info.context.db, info.context.principal, id,
             counters.to_domain() if counters else None, current_step,
+            events=info.context.services,
         )  # fmt: skip
-        return await _changed(info, run)
+        return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="A WORKING run finished successfully, with final counters.")
     async def complete_sync_run(
         self, info: Info, id: int, counters: SyncRunCounters | None = None
     ) -> SyncRun:
         run = await domain.complete_sync_run(
-            info.context.db, info.context.principal, id, counters.to_domain() if counters else None
-        )
-        return await _changed(info, run)
+            info.context.db, info.context.principal, id,
+            counters.to_domain() if counters else None, events=info.context.services,
+        )  # fmt: skip
+        return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="A QUEUED or WORKING run failed.")
     async def fail_sync_run(
@@ -304,14 +301,17 @@ class SyncRunMutation:
         error_detail: str | None = None,
     ) -> SyncRun:
         run = await domain.fail_sync_run(
-            info.context.db, info.context.principal, id, error_code, error_message, error_detail
-        )
-        return await _changed(info, run)
+            info.context.db, info.context.principal, id, error_code, error_message, error_detail,
+            events=info.context.services,
+        )  # fmt: skip
+        return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="Cancel a QUEUED or WORKING run: FAILED, canceled.")
     async def cancel_sync_run(self, info: Info, id: int) -> SyncRun:
-        run = await domain.cancel_sync_run(info.context.db, info.context.principal, id)
-        return await _changed(info, run)
+        run = await domain.cancel_sync_run(
+            info.context.db, info.context.principal, id, events=info.context.services
+        )
+        return SyncRun.from_domain(run)
 
 
 @strawberry.type

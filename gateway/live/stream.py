@@ -29,6 +29,7 @@ from gateway.errors import Conflict, GatewayError, NotFound
 from gateway.live.guard import Guard, jittered
 from gateway.live.hub import Hub
 from gateway.sync import exchange
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.reader import (
     LiveScope,
     ReadBatch,
@@ -37,21 +38,10 @@ from gateway.sync.reader import (
     read_exchange,
     resolve_scope,
 )
-from gateway.sync.runs import (
-    COUNTER_NAMES,
-    Counters,
-    RunsChanged,
-    complete_run,
-    fail_run,
-    update_run,
-)
+from gateway.sync.runs import COUNTER_NAMES, Counters, complete_run, fail_run, update_run
 
 logger = logging.getLogger("gateway.live")
 REFRESHES_PER_TIMEOUT = 3  # a live run is touched this often per run timeout, at least
-
-
-async def _ignore(runs: object) -> None:
-    """Announces nothing (a stream whose caller does not announce run changes)."""
 
 
 async def stream_actions(
@@ -64,10 +54,12 @@ async def stream_actions(
     poll_seconds: float,
     history_seconds: float = 60.0,
     run_timeout_seconds: float = 3600.0,
-    runs_changed: RunsChanged = _ignore,
+    events: Events = NO_EVENTS,
     max_bytes: int | None = None,
 ) -> AsyncGenerator[ReadBatch, None]:
-    """``max_bytes``: the record data one message may carry (batches end early to fit)."""
+    """``max_bytes``: the record data one message may carry (batches end early to fit). A
+    device's stream announces its run's changes, and a status change after each batch it
+    delivered."""
     scope = await resolve_scope(db, principal, request)
     if not scope.project_has_tables:
         raise NotFound(
@@ -76,7 +68,7 @@ async def stream_actions(
         )
     run = None
     if request.device_id is not None:
-        run = LiveRun(db, run_timeout_seconds / REFRESHES_PER_TIMEOUT, runs_changed)
+        run = LiveRun(db, run_timeout_seconds / REFRESHES_PER_TIMEOUT, events)
     progress = dict(request.progress)
     next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
     error: Exception | None = None
@@ -109,11 +101,14 @@ async def stream_actions(
                 if run is not None:
                     run.read(batch.counters)
                 more = batch.has_more
-                if batch.actions:
+                delivered = bool(batch.actions)
+                if delivered:
                     yield batch
                 del batch  # an idle stream holds nothing of what it sent
                 if run is not None:
                     await run.save()
+                if delivered and request.device_id is not None:
+                    await events.status_changed(request.project)  # what is pending moved
                 if more:
                     continue
                 # A lost wake-up costs at most ``poll_seconds`` of delay, never an action; an
@@ -135,8 +130,8 @@ class LiveRun:
     """A live subscription's run of its device's sync. Each read's counters are added to it in
     a small transaction of their own, after the batch was handed on (``save``)."""
 
-    def __init__(self, db: Database, refresh_seconds: float, runs_changed: RunsChanged) -> None:
-        self._db, self._refresh, self._runs_changed = db, refresh_seconds, runs_changed
+    def __init__(self, db: Database, refresh_seconds: float, events: Events) -> None:
+        self._db, self._refresh, self._events = db, refresh_seconds, events
         self.run_id: int | None = None  # None before it starts and once it ended
         self._refresh_at = 0.0
         self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
@@ -149,7 +144,7 @@ class LiveRun:
             run = await exchange.live_started(session, done, full_sync=not request.progress)
         self.run_id = run.id  # at once after the commit: from here on it will be ended
         self._refresh_at = time.monotonic() + self._refresh
-        await self._runs_changed([run])
+        await self._events.runs_changed([run])
 
     def read(self, counters: Counters) -> None:
         for name, value in counters.given().items():
@@ -176,7 +171,7 @@ class LiveRun:
             return
         self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
         self._refresh_at = time.monotonic() + self._refresh
-        await self._runs_changed([run])
+        await self._events.runs_changed([run])
 
     async def finish(self, error: Exception | None) -> None:
         """COMPLETED with what it read last, or FAILED with the error that ended the stream.
@@ -200,7 +195,7 @@ class LiveRun:
         except Exception:
             logger.exception("could not end the live sync run %s", run_id)
             return
-        await self._runs_changed([run])
+        await self._events.runs_changed([run])
 
     def _counters(self) -> Counters:
         return Counters(**self._unsaved)

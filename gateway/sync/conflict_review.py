@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time as clock
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -28,6 +27,7 @@ from gateway.errors import Conflict, NotFound
 from gateway.sync import keyset
 from gateway.sync.actions import ActionType, IncomingAction
 from gateway.sync.conflicts import ConflictKind, ConflictStatus, Version
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.projects import require_project
 from gateway.sync.tables import ConflictPolicy
 from gateway.sync.writer import WriteOutcome, WriteRequest, write_in_transaction
@@ -112,16 +112,13 @@ async def list_conflicts(
     )
 
 
-OnWrite = Callable[[WriteOutcome], Awaitable[None]]
-
-
 async def resolve_conflict(
     db: Database,
     principal: Principal,
     conflict_id: int,
     resolution: Resolution,
     *,
-    after_write: OnWrite | None = None,
+    events: Events = NO_EVENTS,
 ) -> ConflictInfo:
     """Close an open conflict; with ``APPLY_LOSER`` write the losing change again so it wins.
     Whoever may write the user's data may resolve its conflicts."""
@@ -156,8 +153,9 @@ async def resolve_conflict(
         row.resolved_by = principal.user_id
         row.resolved_at = utcnow()
         info = _info(project, row, table.name)
-    if outcome is not None and after_write is not None:
-        await after_write(outcome)
+    if outcome is not None and outcome.accepted:
+        await events.actions_written(outcome.project_id, outcome.user, outcome.table_ids, None)
+    await events.status_changed(project)
     return info
 
 

@@ -29,6 +29,7 @@ from gateway.db.models import Device, Project, ProjectTable, Record, SyncEvent
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, NotFound
 from gateway.sync import keyset
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.exchange import Direction, record_event, touch_device
 from gateway.sync.pending import (
     PendingCase,
@@ -127,6 +128,7 @@ async def report_device(
     version: str | None = None,
     pending_up: int | None = None,
     rules: HealthRules = HealthRules(),
+    events: Events = NO_EVENTS,
 ) -> DeviceInfo:
     """A heartbeat of ``user``'s device (omitted: the caller's): its name, type, version and
     how many changes wait to be sent. Answers with the device's health as it now is."""
@@ -146,7 +148,8 @@ async def report_device(
         found = await device_health(
             session, project, data.project_id, owners=[data.user], rules=rules, device_id=device_id
         )
-        return found[0]
+    await events.status_changed(project)
+    return found[0]
 
 
 async def record_sync_event(
@@ -160,6 +163,7 @@ async def record_sync_event(
     universe: str = "",
     partial: bool = False,
     user: str | None = None,
+    events: Events = NO_EVENTS,
 ) -> SyncEventInfo:
     """A sync of ``user``'s device with another service (CSPro's Dropbox example)."""
     async with db.transaction() as session:
@@ -177,7 +181,9 @@ async def record_sync_event(
             device_name=device_name,
         )
         await session.flush()
-        return _event(event)
+        recorded = _event(event)
+    await events.status_changed(project)
+    return recorded
 
 
 async def list_devices(

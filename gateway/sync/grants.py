@@ -13,6 +13,7 @@ from gateway.db import Database
 from gateway.db.dialect import insert
 from gateway.db.models import AccessGrant, Project, User
 from gateway.db.types import utcnow
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.projects import check_user_id, require_project
 
 
@@ -27,11 +28,17 @@ class Grant:
 
 
 async def grant_access(
-    db: Database, principal: Principal, project_code: str, grantee: str, user: str | None = None
+    db: Database,
+    principal: Principal,
+    project_code: str,
+    grantee: str,
+    user: str | None = None,
+    *,
+    events: Events = NO_EVENTS,
 ) -> Grant:
     """Grant ``grantee`` access to ``user``'s data (default: the caller's) in a project the
     caller reaches; it counts while both reach the project. Granting again returns the
-    existing grant."""
+    existing grant. (The grantee's live dashboards may now show more.)"""
     owner = check_user_id(grant_owner(principal, user, "grant access"), "user")
     check_user_id(grantee, "grantee")
     async with db.transaction() as session:
@@ -51,15 +58,22 @@ async def grant_access(
             select(AccessGrant).where(*(getattr(AccessGrant, k) == v for k, v in pair.items()))
         )
         assert existing is not None
+    await events.access_changed(project.id)
     return _grant(project_code, existing)
 
 
 async def revoke_access(
-    db: Database, principal: Principal, project_code: str, grantee: str, user: str | None = None
-) -> int | None:
-    """Remove a grant: the project's id when there was one (the grantee's live feeds of it must
-    be checked again), None when there was none. A user may always withdraw their grants, even
-    from a project they no longer reach."""
+    db: Database,
+    principal: Principal,
+    project_code: str,
+    grantee: str,
+    user: str | None = None,
+    *,
+    events: Events = NO_EVENTS,
+) -> bool:
+    """Remove a grant; False when there was none. The grantee's live feeds of the project
+    look again. A user may always withdraw their grants, even from a project they no longer
+    reach."""
     owner = grant_owner(principal, user, "revoke access")
     async with db.transaction() as session:
         project = await require_project(session, project_code)
@@ -70,7 +84,10 @@ async def revoke_access(
                 AccessGrant.grantee_id == grantee,
             )
         )
-    return project.id if result.rowcount else None  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    await events.access_changed(project.id)
+    return True
 
 
 async def grants_involving(db: Database, user_id: str) -> list[Grant]:

@@ -22,6 +22,7 @@ from gateway.db.models import DeliveredProgress, Device, ProjectTable, Record
 from gateway.db.types import utcnow
 from gateway.errors import NotFound
 from gateway.sync.cursor import Cursor, Position
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.projects import open_user_data
 from gateway.sync.selection import check_known
 
@@ -168,6 +169,8 @@ async def acknowledge_progress(
     device_id: str,
     progress: Mapping[str, str],
     user: str | None = None,
+    *,
+    events: Events = NO_EVENTS,
 ) -> None:
     """The device (of ``user``, omitted: the caller) states what it has applied: its delivered
     progress becomes that."""
@@ -182,3 +185,4 @@ async def acknowledge_progress(
             catalog[table].id: Cursor.decode(token).position for table, token in progress.items()
         }
         await mark_delivered(session, found_id, owner, device_id, positions, forward_only=False)
+    await events.status_changed(project)

@@ -26,6 +26,7 @@ from gateway.db.dialect import insert
 from gateway.db.models import AccessGrant, Project, ProjectMember, ProjectTable
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, NotFound
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.selection import CatalogTable
 from gateway.sync.tables import ConflictPolicy, FieldSpec, TableSpec
 
@@ -113,10 +114,12 @@ async def add_member(db: Database, principal: Principal, code: str, user: str) -
     return found[0]
 
 
-async def remove_member(db: Database, principal: Principal, code: str, user: str) -> int | None:
-    """Withdraw ``user``'s membership (admins only): the id of the project when they were a
-    member (their live feeds of it must end), None when they were not. Their data and grants
-    stay, unused while they are not a member."""
+async def remove_member(
+    db: Database, principal: Principal, code: str, user: str, *, events: Events = NO_EVENTS
+) -> bool:
+    """Withdraw ``user``'s membership (admins only); False when they were not a member. Their
+    live feeds of the project end; their data and grants stay, unused while they are not a
+    member."""
     require_admin(principal, "remove project members")
     async with db.transaction() as session:
         project = await require_project(session, code)
@@ -125,7 +128,10 @@ async def remove_member(db: Database, principal: Principal, code: str, user: str
                 ProjectMember.project_id == project.id, ProjectMember.user_id == user
             )
         )
-    return project.id if result.rowcount else None  # type: ignore[attr-defined]
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    await events.access_changed(project.id)
+    return True
 
 
 async def define_table(

@@ -29,11 +29,12 @@ from gateway.errors import BadUserInput, LimitExceeded
 from gateway.sync import exchange
 from gateway.sync.actions import ActionType, DeliveredAction
 from gateway.sync.cursor import START, START_CURSOR, Cursor, Position
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.exchange import Exchange
 from gateway.sync.horizon import horizon
 from gateway.sync.merge import LogEntry, merge
 from gateway.sync.projects import open_user_data
-from gateway.sync.runs import Counters, RunInfo, RunsChanged
+from gateway.sync.runs import Counters, RunInfo
 from gateway.sync.selection import CatalogTable, check_known, select_tables
 
 LOCAL, REMOTE = "local", "remote"
@@ -205,14 +206,15 @@ async def read_actions(
     max_batch: int,
     record_get: bool = True,
     own_run: bool = True,
-    runs_changed: RunsChanged | None = None,
+    events: Events = NO_EVENTS,
     max_bytes: int | None = None,
 ) -> ReadBatch:
     """A batch of the log after the request's progress. A read by a device registers the
     device, moves its delivered progress, adds a GET to its history when it delivers actions
-    and ``record_get``, and with ``own_run`` is a (finished) run of the device's sync, which
-    ``runs_changed`` hears of once committed. Without ``own_run`` (the reads of a live
-    subscription, one run for all) the caller counts the batch's ``counters`` itself.
+    and ``record_get``, and with ``own_run`` is a (finished) run of the device's sync, announced
+    with the status change once committed. Without ``own_run`` (the reads of a live
+    subscription, one run for all) the caller counts the batch's ``counters`` and announces
+    itself.
     ``max_bytes``: the batch ends before the ``jsonData`` it carries would pass that many
     characters (``hasMore`` tells the rest); ``LIMIT_EXCEEDED`` when not even its first action
     fits."""
@@ -281,8 +283,10 @@ async def read_actions(
             db, principal, scope, request, counters if own_run else None,
             delivered=record_get and bool(entries), partial=has_more, received=received,
         )  # fmt: skip
-        if run is not None and runs_changed is not None:
-            await runs_changed([run])
+        if run is not None:
+            await events.runs_changed([run])
+        if own_run:
+            await events.status_changed(request.project)
     return ReadBatch(
         actions=[_deliver(e, scope) for e in merged],
         progress=progress,

@@ -27,7 +27,7 @@ but not manage is ``FORBIDDEN``.
 The ``session`` functions (``device_sync``, ``start_run``, ``record_run``, ``update_run``,
 ``complete_run``, ``fail_run``, ``cancel_run``) run inside the caller's write transaction
 (``Database.transaction``) and check no roles; the caller announces the returned runs after
-its commit (``Services.sync_runs_changed``, passed around as a ``RunsChanged``).
+its commit (``Events.runs_changed``).
 
 The gateway records the runs of a device's own sync itself (``gateway/sync/exchange.py``): each
 write and each read is one finished run (``record_run``), a live subscription one run that works
@@ -60,6 +60,7 @@ from gateway.db.dialect import in_values, insert
 from gateway.db.models import Project, Sync, SyncRun
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, Conflict, NotFound
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.projects import load_catalog, require_project
 from gateway.sync.run_paging import Pagination, SortOrder, paginate, requested_page
 
@@ -166,10 +167,6 @@ class RunPage:
     runs: list[RunInfo]
 
 
-# Announces runs after the transaction that changed them committed (Services.sync_runs_changed).
-RunsChanged = Callable[[Sequence[RunInfo]], Awaitable[None]]
-
-
 # ---- syncs
 
 
@@ -268,17 +265,20 @@ async def start_sync_run(
     full_sync: bool = False,
     trigger: TriggerReason | None = None,
     scheduled_execution_time: datetime | None = None,
+    events: Events = NO_EVENTS,
 ) -> RunInfo:
     """A new run: WORKING, SKIPPED while another run of the sync works, or QUEUED when
     scheduled for later. Without a trigger reason: ``API``, started by the caller."""
     async with db.transaction() as session:
         sync = await _visible_sync(session, principal, sync_id)
         require_manage(principal, sync.owner_id)
-        return await start_run(
+        run = await start_run(
             session, sync, full_sync=full_sync,
             trigger=trigger or TriggerReason("API", f"Started by {principal.user_id}"),
             scheduled_execution_time=scheduled_execution_time,
         )  # fmt: skip
+    await events.runs_changed([run])
+    return run
 
 
 async def update_sync_run(
@@ -287,17 +287,25 @@ async def update_sync_run(
     run_id: int,
     counters: Counters | None = None,
     current_step: str | None = None,
+    *,
+    events: Events = NO_EVENTS,
 ) -> RunInfo:
     """Set the given counters (totals so far) and the current step of a WORKING run."""
     return await _manage(
-        db, principal, run_id, lambda s: update_run(s, run_id, counters, current_step=current_step)
-    )
+        db, principal, run_id, events,
+        lambda s: update_run(s, run_id, counters, current_step=current_step),
+    )  # fmt: skip
 
 
 async def complete_sync_run(
-    db: Database, principal: Principal, run_id: int, counters: Counters | None = None
+    db: Database,
+    principal: Principal,
+    run_id: int,
+    counters: Counters | None = None,
+    *,
+    events: Events = NO_EVENTS,
 ) -> RunInfo:
-    return await _manage(db, principal, run_id, lambda s: complete_run(s, run_id, counters))
+    return await _manage(db, principal, run_id, events, lambda s: complete_run(s, run_id, counters))
 
 
 async def fail_sync_run(
@@ -307,24 +315,32 @@ async def fail_sync_run(
     error_code: str,
     error_message: str | None = None,
     error_detail: str | None = None,
+    *,
+    events: Events = NO_EVENTS,
 ) -> RunInfo:
     return await _manage(
-        db, principal, run_id,
+        db, principal, run_id, events,
         lambda s: fail_run(s, run_id, error_code, error_message, error_detail),
     )  # fmt: skip
 
 
-async def cancel_sync_run(db: Database, principal: Principal, run_id: int) -> RunInfo:
-    return await _manage(db, principal, run_id, lambda s: cancel_run(s, run_id, principal.user_id))
+async def cancel_sync_run(
+    db: Database, principal: Principal, run_id: int, *, events: Events = NO_EVENTS
+) -> RunInfo:
+    return await _manage(
+        db, principal, run_id, events, lambda s: cancel_run(s, run_id, principal.user_id)
+    )
 
 
 async def _manage(
     db: Database,
     principal: Principal,
     run_id: int,
+    events: Events,
     transition: Callable[[AsyncSession], Awaitable[RunInfo]],
 ) -> RunInfo:
-    """A transition of a run the caller manages, in a transaction of its own."""
+    """A transition of a run the caller manages, in a transaction of its own, announced once
+    committed."""
     async with db.transaction() as session:
         row = (
             await session.execute(
@@ -336,7 +352,9 @@ async def _manage(
         if row is None or not await _may_see(session, principal, row.project_id, row.owner_id):
             raise _no_run(run_id)
         require_manage(principal, row.owner_id)
-        return await transition(session)
+        run = await transition(session)
+    await events.runs_changed([run])
+    return run
 
 
 async def get_run(db: Database, principal: Principal, run_id: int) -> RunInfo:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -48,9 +48,10 @@ from gateway.sync.conflicts import (
     versions_at,
 )
 from gateway.sync.cursor import Position
+from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.exchange import Exchange
 from gateway.sync.projects import open_user_data
-from gateway.sync.runs import Counters, RunInfo, RunsChanged
+from gateway.sync.runs import Counters, RunInfo
 from gateway.sync.selection import CatalogTable, select_tables
 from gateway.sync.tables import ConflictPolicy
 from gateway.sync.validation import (
@@ -132,39 +133,32 @@ class _Checked:
         return (self.table.id, self.record_id)
 
 
-class Announce(Protocol):
-    """Called after a batch committed: which project, user and tables got new actions, and
-    from which device."""
-
-    async def __call__(
-        self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
-    ) -> None: ...
-
-
 async def write_actions(
     db: Database,
     principal: Principal,
     request: WriteRequest,
     *,
     max_batch: int,
-    announce: Announce | None = None,
-    runs_changed: RunsChanged | None = None,
+    events: Events = NO_EVENTS,
     limits: DataLimits = DEFAULT_LIMITS,
 ) -> WriteOutcome:
-    """Write a batch in one transaction; ``announce`` and ``runs_changed`` hear of what it
-    changed once that committed. A refused batch of a device is still a (FAILED) run."""
+    """Write a batch in one transaction and announce what it changed once that committed. A
+    refused batch of a device is still a (FAILED) run."""
     try:
         outcome = await _write(db, principal, request, max_batch, limits)
     except GatewayError as refused:
         if refused.code in _RUN_FAILURES:
             run = await _record_refusal(db, principal, request, refused)
-            if run is not None and runs_changed is not None:
-                await runs_changed([run])
+            if run is not None:
+                await events.runs_changed([run])
         raise
-    if announce is not None and outcome.accepted:
-        await announce(outcome.project_id, outcome.user, outcome.table_ids, request.device_id)
-    if outcome.run is not None and runs_changed is not None:
-        await runs_changed([outcome.run])
+    if outcome.accepted:
+        await events.actions_written(
+            outcome.project_id, outcome.user, outcome.table_ids, request.device_id
+        )
+    if outcome.run is not None:
+        await events.runs_changed([outcome.run])
+    await events.status_changed(request.project)
     return outcome
 
 
