@@ -1,18 +1,18 @@
-"""What a running gateway holds for its requests: settings, database, tokens, users, live hub."""
+"""What a running gateway holds for its requests (settings, database, tokens, users, live hub,
+feeds, push, the run sweeper): built from Settings, started and stopped here. It is also the
+domain's ``Events``: what a commit announces reaches this replica's subscribers, the other
+replicas (through the bus) and push."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.auth.tokens import TokenService
 from gateway.auth.users import UserRegistry
 from gateway.db import Database
-from gateway.db.types import utcnow
 from gateway.live.announce import Announcer, announcer_for
 from gateway.live.hub import Hub
 from gateway.live.runs import RunFeeds
@@ -20,10 +20,9 @@ from gateway.live.status import StatusFeeds
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 from gateway.sync.devices import HealthRules
-from gateway.sync.runs import SWEEP_BATCH, RunInfo, prune_finished_runs, sweep_runs
+from gateway.sync.runs import RunInfo, RunSweeper
 
 logger = logging.getLogger("gateway")
-_PRUNE_SECONDS = 600.0  # runs expire in days: pruning every few minutes is plenty
 
 
 @dataclass(slots=True)
@@ -37,7 +36,7 @@ class Services:
     push: PushDispatcher | None
     status_feeds: StatusFeeds
     run_feeds: RunFeeds
-    _run_sweeper: asyncio.Task[None] | None = None
+    run_sweeper: RunSweeper = field(init=False)  # announces through these services
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -46,7 +45,7 @@ class Services:
             idle_in_transaction_timeout_ms=settings.pg_idle_in_transaction_timeout_ms,
         )
         hub = Hub()
-        return cls(
+        services = cls(
             settings=settings,
             db=db,
             tokens=TokenService(settings),
@@ -62,6 +61,10 @@ class Services:
             ),
             run_feeds=RunFeeds(db, hub, settings.live_poll_seconds),
         )
+        services.run_sweeper = RunSweeper(
+            db, services, settings.sync_run_timeout_seconds, settings.sync_run_retention_days
+        )
+        return services
 
     async def status_changed(self, project: str) -> None:
         """Something that changes a project's sync status happened: wake its dashboards, on
@@ -92,26 +95,6 @@ class Services:
             except Exception:
                 logger.exception("could not announce changed sync runs of %s", project_id)
 
-    async def _sweep_runs_forever(self) -> None:
-        """Fail WORKING runs that timed out and start QUEUED runs whose time came. Every
-        replica sweeps; the conditional UPDATEs change each run once."""
-        timeout = self.settings.sync_run_timeout_seconds
-        interval = min(5.0, timeout / 4)
-        loop = asyncio.get_running_loop()
-        next_prune = loop.time()
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.runs_changed(await sweep_runs(self.db, timeout))
-                retention = self.settings.sync_run_retention_days
-                if retention and loop.time() >= next_prune:
-                    pruned = await prune_finished_runs(self.db, utcnow(), retention)
-                    # A full batch means more wait: prune again at the next sweep.
-                    pause = min(_PRUNE_SECONDS, retention * 86_400 / 4)
-                    next_prune = loop.time() + (0 if pruned >= SWEEP_BATCH else pause)
-            except Exception:
-                logger.exception("could not sweep sync runs")
-
     async def actions_written(
         self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
     ) -> None:
@@ -130,13 +113,10 @@ class Services:
         await self.announcer.start()
         if self.push is not None:
             await self.push.start()
-        self._run_sweeper = asyncio.create_task(self._sweep_runs_forever(), name="run-sweeper")
+        self.run_sweeper.start()
 
     async def stop(self) -> None:
-        if self._run_sweeper is not None:
-            self._run_sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._run_sweeper
+        await self.run_sweeper.stop()
         if self.push is not None:
             await self.push.stop()
         await self.announcer.stop()

@@ -14,12 +14,13 @@ from sqlalchemy import func, select
 from gateway.auth.principal import Principal, Role
 from gateway.db import Database
 from gateway.db.models import Sync
+from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, Conflict, Forbidden, NotFound
 from gateway.sync import projects
 from gateway.sync import runs as domain
 from gateway.sync.grants import grant_access
-from gateway.sync.run_paging import Pagination, paginate, requested_page
 from gateway.sync.runs import Counters, RunInfo, SyncRunStatus, TriggerReason
+from gateway.sync.runs.paging import Pagination, paginate, requested_page
 from gateway.sync.tables import FieldSpec, FieldType, build_table_spec
 
 ADMIN = Principal("root", Role.ADMIN)
@@ -85,13 +86,13 @@ async def test_an_update_keeps_a_run_alive(db: Database, sync_id: int) -> None:
 
 
 async def test_queued_runs_start_when_their_time_comes(db: Database, sync_id: int) -> None:
-    first = await start(db, sync_id, scheduled_execution_time=domain.utcnow() + HOUR)
+    first = await start(db, sync_id, scheduled_execution_time=utcnow() + HOUR)
     second = await start(db, sync_id, scheduled_execution_time=first.scheduled_execution_time)
     assert (first.status, second.status) == (SyncRunStatus.QUEUED, SyncRunStatus.QUEUED)
     assert first.scheduled_execution_time is not None
     with pytest.raises(Conflict, match="is QUEUED until"):  # too early to report on it
         await domain.update_sync_run(db, ALICE, first.id, Counters(records_processed=1))
-    assert await in_transaction(db, lambda s: domain.start_due_runs(s, domain.utcnow())) == []
+    assert await in_transaction(db, lambda s: domain.start_due_runs(s, utcnow())) == []
 
     due = first.scheduled_execution_time + timedelta(seconds=1)
     started = await in_transaction(db, lambda s: domain.start_due_runs(s, due))
@@ -103,8 +104,8 @@ async def test_queued_runs_start_when_their_time_comes(db: Database, sync_id: in
 
 
 async def test_a_queued_run_touched_after_its_time_starts(db: Database, sync_id: int) -> None:
-    queued = await start(db, sync_id, scheduled_execution_time=domain.utcnow() + HOUR)
-    later = domain.utcnow() + 2 * HOUR
+    queued = await start(db, sync_id, scheduled_execution_time=utcnow() + HOUR)
+    later = utcnow() + 2 * HOUR
     counters = Counters(source_record_count=3)
     run = await in_transaction(db, lambda s: domain.update_run(s, queued.id, counters, now=later))
     assert (run.status, run.counters["source_record_count"]) == (SyncRunStatus.WORKING, 3)

@@ -58,7 +58,7 @@ from strawberry.types.graphql import OperationType
 from gateway.errors import LimitExceeded
 from gateway.settings import Settings
 from gateway.sync.keyset import MAX_PAGE
-from gateway.sync.run_paging import MAX_PER_PAGE
+from gateway.sync.runs.paging import MAX_PER_PAGE
 
 LIST_SIZE = 20  # items assumed in a list without a size argument (tables, devices, names)
 SCHEMA_COST, TYPE_COST = 1_000, 100

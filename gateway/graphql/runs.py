@@ -11,7 +11,7 @@ from gateway.graphql.context import Info
 from gateway.graphql.scalars import Long
 from gateway.live.runs import sync_run_changes
 from gateway.sync import runs as domain
-from gateway.sync.run_paging import DEFAULT_PER_PAGE, Pagination, SortOrder
+from gateway.sync.runs.paging import DEFAULT_PER_PAGE, Pagination, SortOrder
 
 SortOrderEnum = strawberry.enum(SortOrder, name="SortOrder", description="By creation time.")
 SyncRunStatus = strawberry.enum(

@@ -69,6 +69,7 @@ from gateway.graphql.validation import too_many_tokens
 from gateway.http_limits import RateLimiter, address_key, user_key
 from gateway.http_security import OriginPolicy
 from gateway.services import Services
+from gateway.tasks import cancelled
 
 #: GraphiQL's scripts and styles, served locally so GraphiQL works without internet access.
 IDE_ASSETS_DIR = Path(__file__).parent / "vendor"
@@ -93,9 +94,7 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
         try:
             await super().handle()
         finally:
-            deadline.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await deadline
+            await cancelled(deadline)
 
     async def _close_without_init(self) -> None:
         await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())

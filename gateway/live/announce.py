@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from gateway.db import Database
 from gateway.live.hub import Hub
+from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.live")
 
@@ -138,10 +139,7 @@ class PostgresAnnouncer:
         self._task = asyncio.create_task(self._listen_forever(), name="gateway-listen")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancelled(self._task)
 
     async def _watch(self, conn: asyncpg.Connection, closed: asyncio.Event) -> None:
         """Return (by raising) once the connection is gone: told by asyncpg, or found by a

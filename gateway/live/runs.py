@@ -29,6 +29,7 @@ from gateway.live.feeds import SharedFeeds
 from gateway.live.guard import Guard, narrowed
 from gateway.live.hub import Hub, RunWaiter
 from gateway.sync.runs import RunInfo, active_runs, run_scope, runs_by_id, runs_changed_since
+from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.live")
 
@@ -75,10 +76,7 @@ class RunFeed:
         self._task = asyncio.create_task(self._run(waiter), name=f"run-feed-{self._project_id}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancelled(self._task)
         self._listening.close()
 
     async def _run(self, waiter: RunWaiter) -> None:

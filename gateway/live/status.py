@@ -45,6 +45,7 @@ from gateway.sync.status import (
     project_states,
     report_owner,
 )
+from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.live")
 DeviceKey = tuple[str, str]  # owner, deviceId: a device
@@ -71,10 +72,7 @@ class StatusFeed:
         self._task = asyncio.create_task(self._run(), name=f"status-feed-{self._project}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancelled(self._task)
 
     async def next(self, after: int) -> tuple[int, dict[DeviceKey, DeviceInfo]]:
         """The first snapshot newer than version ``after``."""

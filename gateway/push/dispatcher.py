@@ -10,7 +10,6 @@ service reports as unregistered is forgotten.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from gateway.push.transports import (
     WebhookTransport,
 )
 from gateway.settings import PushMode, Settings
+from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.push")
 
@@ -78,13 +78,7 @@ class PushDispatcher:
         self._worker = asyncio.create_task(self._work(), name="gateway-push")
 
     async def stop(self) -> None:
-        for task in [self._worker, *self._tasks]:
-            if task is not None:
-                task.cancel()
-        for task in [self._worker, *self._tasks]:
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancelled(self._worker, *self._tasks)
         await self._transport.close()
 
     async def _work(self) -> None:
