@@ -10,14 +10,16 @@ from gateway.graphql.actions import ProgressInput
 from gateway.graphql.context import Info
 from gateway.graphql.pagination import PageInfo
 from gateway.graphql.scalars import Long
+from gateway.sync import cases, history
 from gateway.sync import devices as domain
+from gateway.sync.exchange import Direction
 from gateway.sync.pending import acknowledge_progress
 
 DeviceStatus = strawberry.enum(
     domain.DeviceStatus, name="DeviceStatus", description="A device's sync health."
 )
 SyncDirection = strawberry.enum(
-    domain.Direction, name="SyncDirection", description="PUT: device to gateway; GET: back."
+    Direction, name="SyncDirection", description="PUT: device to gateway; GET: back."
 )
 
 
@@ -65,7 +67,7 @@ class SyncEvent:
     partial: bool = strawberry.field(description="The device was not brought fully up to date.")
 
     @classmethod
-    def from_domain(cls, e: domain.SyncEventInfo) -> SyncEvent:
+    def from_domain(cls, e: history.SyncEventInfo) -> SyncEvent:
         return cls(
             time=e.time, device_id=e.device_id, device_name=e.device_name,
             username=e.username, user=e.user, universe=e.universe,
@@ -124,7 +126,7 @@ class CaseStatus:
     )
 
 
-def _pending_case(case: domain.PendingCase) -> PendingCase:
+def _pending_case(case: cases.PendingCase) -> PendingCase:
     return PendingCase(key=case.key, position=Long(case.position), uuid=case.uuid)
 
 
@@ -189,7 +191,7 @@ class DeviceQuery:
         first: int = 50,
         after: str | None = None,
     ) -> PendingCaseConnection:
-        cases, more = await domain.cases_pending_sync(
+        found, more = await cases.cases_pending_sync(
             info.context.db,
             info.context.principal,
             project,
@@ -198,7 +200,7 @@ class DeviceQuery:
             first=first,
             after=after,
         )
-        edges = [PendingCaseEdge(cursor=c, node=_pending_case(case)) for c, case in cases]
+        edges = [PendingCaseEdge(cursor=c, node=_pending_case(case)) for c, case in found]
         return PendingCaseConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
@@ -210,7 +212,7 @@ class DeviceQuery:
     async def case_status(
         self, info: Info, project: str, key: str, device_name: str, user: str | None = None
     ) -> CaseStatus:
-        status = await domain.case_status(
+        status = await cases.case_status(
             info.context.db, info.context.principal, project, key, device_name, user
         )
         return CaseStatus(
@@ -228,14 +230,10 @@ class DeviceQuery:
         self, info: Info, project: str, device_name: str | None = None, user: str | None = None
     ) -> SyncSummary:
         db, principal = info.context.db, info.context.principal
-        put = await domain.last_event(
-            db, principal, project, domain.Direction.PUT, device_name, user
-        )
-        get = await domain.last_event(
-            db, principal, project, domain.Direction.GET, device_name, user
-        )
+        put = await history.last_event(db, principal, project, Direction.PUT, device_name, user)
+        get = await history.last_event(db, principal, project, Direction.GET, device_name, user)
         pending = (
-            await domain.pending_count(db, principal, project, device_name, user)
+            await cases.pending_count(db, principal, project, device_name, user)
             if device_name is not None
             else None
         )
@@ -259,7 +257,7 @@ class DeviceQuery:
         first: int = 50,
         after: str | None = None,
     ) -> SyncEventConnection:
-        page = await domain.sync_history(
+        page = await history.sync_history(
             info.context.db,
             info.context.principal,
             project,
@@ -281,7 +279,7 @@ class DeviceQuery:
         description="Each device you may see that synced: its names, first and last sync."
     )
     async def sync_services(self, info: Info, project: str) -> list[SyncServiceInfo]:
-        services = await domain.sync_services(info.context.db, info.context.principal, project)
+        services = await history.sync_services(info.context.db, info.context.principal, project)
         return [
             SyncServiceInfo(
                 user=s.user,
@@ -356,7 +354,7 @@ class DeviceMutation:
         partial: bool = False,
         user: str | None = None,
     ) -> SyncEvent:
-        event = await domain.record_sync_event(
+        event = await history.record_sync_event(
             info.context.db, info.context.principal, project, device_id,
             direction=direction, device_name=device_name, universe=universe,
             partial=partial, user=user, events=info.context.services,

@@ -8,9 +8,7 @@ itself. (What waits on the device to be sent up is only known from its own ``pen
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 
 from sqlalchemy import Select, and_, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,21 +23,6 @@ from gateway.sync.cursor import Cursor, Position
 from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.projects import open_user_data
 from gateway.sync.selection import check_known
-
-
-@dataclass(frozen=True, slots=True)
-class PendingCase:
-    """CSPro's case pending synchronization."""
-
-    key: str
-    position: int
-    uuid: str
-    table: str
-    record_id: str
-
-
-def dashed(record_id: str) -> str:
-    return str(uuid.UUID(hex=record_id))
 
 
 async def mark_delivered(
