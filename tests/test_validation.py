@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import BadUserInput
+from gateway.sync import keyset
 from gateway.sync.actions import ActionType
 from gateway.sync.cursor import Cursor, Position
 from gateway.sync.validation import (
@@ -93,3 +94,12 @@ def test_cursors_round_trip_and_refuse_garbage() -> None:
     for garbage in ("", "abc", "MTphOmI6Yzpk", Cursor(Position(0, 1)).encode()[:-2] + "!!"):
         with pytest.raises(BadUserInput, match="invalid progress cursor"):
             Cursor.decode(garbage)
+
+
+@pytest.mark.parametrize("kind", list(keyset.CursorKind))
+def test_a_list_cursor_is_refused_by_every_other_list(kind: keyset.CursorKind) -> None:
+    cursor = keyset.encode(42, kind)
+    assert keyset.decode(cursor, kind) == 42
+    for other in set(keyset.CursorKind) - {kind}:
+        with pytest.raises(BadUserInput, match="invalid cursor"):
+            keyset.decode(cursor, other)

@@ -9,7 +9,7 @@ from strawberry.scalars import JSON
 
 from gateway.graphql.actions import ActionType
 from gateway.graphql.context import Info
-from gateway.graphql.pagination import PageInfo
+from gateway.graphql.pagination import Connection
 from gateway.graphql.projects import ConflictPolicy
 from gateway.graphql.scalars import Long
 from gateway.sync import conflict_review as domain
@@ -83,18 +83,6 @@ class Conflict:
 
 
 @strawberry.type
-class ConflictEdge:
-    cursor: str
-    node: Conflict
-
-
-@strawberry.type
-class ConflictConnection:
-    edges: list[ConflictEdge]
-    page_info: PageInfo
-
-
-@strawberry.type
 class ConflictQuery:
     @strawberry.field(description="Recorded conflicts, newest first, of the data you may see.")
     async def conflicts(
@@ -105,19 +93,14 @@ class ConflictQuery:
         user: str | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> ConflictConnection:
+    ) -> Connection[Conflict]:
         page = await domain.list_conflicts(
             info.context.db, info.context.principal, project,
             status=status, user=user, first=first, after=after,
         )  # fmt: skip
-        edges = [
-            ConflictEdge(cursor=c.cursor, node=Conflict.from_domain(c)) for c in page.conflicts
-        ]
-        return ConflictConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
-            ),
+        return Connection.of(
+            ((c.cursor, Conflict.from_domain(c)) for c in page.conflicts),
+            has_next_page=page.has_next_page,
         )
 
 

@@ -8,7 +8,7 @@ import strawberry
 
 from gateway.graphql.actions import ProgressInput
 from gateway.graphql.context import Info
-from gateway.graphql.pagination import PageInfo
+from gateway.graphql.pagination import Connection
 from gateway.graphql.scalars import Long
 from gateway.sync import cases, history
 from gateway.sync import devices as domain
@@ -75,18 +75,6 @@ class SyncEvent:
         )  # fmt: skip
 
 
-@strawberry.type
-class SyncEventEdge:
-    cursor: str
-    node: SyncEvent
-
-
-@strawberry.type
-class SyncEventConnection:
-    edges: list[SyncEventEdge]
-    page_info: PageInfo
-
-
 @strawberry.type(description="CSPro's summary: the latest put and get.")
 class SyncSummary:
     last_put: SyncEvent | None
@@ -101,18 +89,6 @@ class PendingCase:
     key: str
     position: Long = strawberry.field(description="Log id of its last change.")
     uuid: str
-
-
-@strawberry.type
-class PendingCaseEdge:
-    cursor: str
-    node: PendingCase
-
-
-@strawberry.type
-class PendingCaseConnection:
-    edges: list[PendingCaseEdge]
-    page_info: PageInfo
 
 
 @strawberry.type(description="A case's current version and the exchange that carried it.")
@@ -190,7 +166,7 @@ class DeviceQuery:
         user: str | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> PendingCaseConnection:
+    ) -> Connection[PendingCase]:
         found, more = await cases.cases_pending_sync(
             info.context.db,
             info.context.principal,
@@ -200,11 +176,7 @@ class DeviceQuery:
             first=first,
             after=after,
         )
-        edges = [PendingCaseEdge(cursor=c, node=_pending_case(case)) for c, case in found]
-        return PendingCaseConnection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=more, end_cursor=edges[-1].cursor if edges else None),
-        )
+        return Connection.of(((c, _pending_case(case)) for c, case in found), has_next_page=more)
 
     @strawberry.field(
         description=f"A case's status towards the device known as deviceName. {_NAMED}"
@@ -256,7 +228,7 @@ class DeviceQuery:
         direction: SyncDirection | None = None,
         first: int = 50,
         after: str | None = None,
-    ) -> SyncEventConnection:
+    ) -> Connection[SyncEvent]:
         page = await history.sync_history(
             info.context.db,
             info.context.principal,
@@ -267,12 +239,9 @@ class DeviceQuery:
             first=first,
             after=after,
         )
-        edges = [SyncEventEdge(cursor=e.cursor, node=SyncEvent.from_domain(e)) for e in page.events]
-        return SyncEventConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None
-            ),
+        return Connection.of(
+            ((e.cursor, SyncEvent.from_domain(e)) for e in page.events),
+            has_next_page=page.has_next_page,
         )
 
     @strawberry.field(

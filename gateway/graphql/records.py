@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.graphql.context import Info
-from gateway.graphql.pagination import PageInfo
+from gateway.graphql.pagination import Connection
 from gateway.graphql.scalars import Long
 from gateway.sync import records as domain
 
@@ -48,18 +48,6 @@ class Record:
 
 
 @strawberry.type
-class RecordEdge:
-    cursor: str
-    node: Record
-
-
-@strawberry.type
-class RecordConnection:
-    edges: list[RecordEdge]
-    page_info: PageInfo
-
-
-@strawberry.type
 class RecordQuery:
     @strawberry.field(description="The current records of one table for a user, oldest first.")
     async def records(
@@ -71,7 +59,7 @@ class RecordQuery:
         first: int = 50,
         after: str | None = None,
         include_deleted: bool = False,
-    ) -> RecordConnection:
+    ) -> Connection[Record]:
         page = await domain.list_records(
             info.context.db,
             info.context.principal,
@@ -82,11 +70,7 @@ class RecordQuery:
             after=after,
             include_deleted=include_deleted,
         )
-        edges = [RecordEdge(cursor=r.cursor, node=Record.from_domain(r)) for r in page.records]
-        return RecordConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=page.has_next_page,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
+        return Connection.of(
+            ((r.cursor, Record.from_domain(r)) for r in page.records),
+            has_next_page=page.has_next_page,
         )

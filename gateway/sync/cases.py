@@ -52,9 +52,12 @@ async def cases_pending_sync(
         device = await named_device(session, principal, project, user, device_name)
         query = pending_query(device.project_id, device).order_by(Record.id).limit(first + 1)
         if after is not None:
-            query = query.where(Record.id > keyset.decode(after, "c"))  # type: ignore[operator]
+            query = query.where(Record.id > keyset.decode(after, keyset.CursorKind.PENDING_CASES))  # type: ignore[operator]
         rows = (await session.execute(query)).all()
-    cases = [(keyset.encode(r.id or 0, "c"), to_case(r, table)) for r, table in rows[:first]]
+    cases = [
+        (keyset.encode(r.id or 0, keyset.CursorKind.PENDING_CASES), to_case(r, table))
+        for r, table in rows[:first]
+    ]
     return cases, len(rows) > first
 
 

@@ -32,7 +32,7 @@ from gateway.sync.projects import require_project
 from gateway.sync.tables import ConflictPolicy
 from gateway.sync.writer import WriteOutcome, WriteRequest, write_in_transaction
 
-_CURSOR_KIND = "c"
+_CURSOR_KIND = keyset.CursorKind.CONFLICTS
 
 
 class Resolution(StrEnum):

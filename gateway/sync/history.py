@@ -104,7 +104,7 @@ async def sync_history(
         if direction is not None:
             query = query.where(SyncEvent.direction == direction.value)
         if after is not None:
-            query = query.where(SyncEvent.id < keyset.decode(after, "e"))  # type: ignore[operator]
+            query = query.where(SyncEvent.id < keyset.decode(after, keyset.CursorKind.SYNC_EVENTS))  # type: ignore[operator]
         rows = (
             await session.scalars(
                 query.order_by(SyncEvent.id.desc()).limit(first + 1)  # type: ignore[union-attr]
@@ -197,5 +197,6 @@ def to_event(e: SyncEvent) -> SyncEventInfo:
     return SyncEventInfo(
         id=e.id, time=e.time, device_id=e.device_id, device_name=e.device_name,
         username=e.username, user=e.user_id, universe=e.universe,
-        direction=Direction(e.direction), partial=e.partial, cursor=keyset.encode(e.id, "e"),
+        direction=Direction(e.direction), partial=e.partial,
+        cursor=keyset.encode(e.id, keyset.CursorKind.SYNC_EVENTS),
     )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from enum import StrEnum, unique
 
 from gateway.errors import BadUserInput
 
@@ -12,15 +13,23 @@ MAX_PAGE = 500
 INT64_MAX = 2**63 - 1
 
 
-def encode(row_id: int, kind: str) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{row_id}".encode()).decode().rstrip("=")
+@unique  # one tag per list: a cursor of one list must not be accepted by another
+class CursorKind(StrEnum):
+    RECORDS = "r"
+    SYNC_EVENTS = "e"
+    PENDING_CASES = "c"
+    CONFLICTS = "k"  # "c" until conflicts and cases pending sync accepted each other's cursors
 
 
-def decode(cursor: str, kind: str) -> int:
+def encode(row_id: int, kind: CursorKind) -> str:
+    return base64.urlsafe_b64encode(f"{kind.value}:{row_id}".encode()).decode().rstrip("=")
+
+
+def decode(cursor: str, kind: CursorKind) -> int:
     try:
         raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()).decode()
         found, _, value = raw.partition(":")
-        if found != kind:
+        if found != kind.value:
             raise ValueError(found)
         row_id = int(value)
         if not 0 <= row_id <= INT64_MAX:  # row ids are 64-bit

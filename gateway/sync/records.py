@@ -38,7 +38,7 @@ class RecordPage:
 
 
 def encode_key(row_id: int) -> str:
-    return keyset.encode(row_id, "r")
+    return keyset.encode(row_id, keyset.CursorKind.RECORDS)
 
 
 async def list_records(
@@ -53,7 +53,7 @@ async def list_records(
     include_deleted: bool = False,
 ) -> RecordPage:
     keyset.check_first(first)
-    after_id = keyset.decode(after, "r") if after else 0
+    after_id = keyset.decode(after, keyset.CursorKind.RECORDS) if after else 0
     async with db.session() as session:
         data = await open_user_data(session, principal, project, user)
         found_id, target, catalog = data.project_id, data.user, data.tables
