@@ -219,11 +219,6 @@ class Settings(BaseSettings):
         return bool(self.jwt_secret or self.jwt_public_key)
 
     @cached_property
-    def database_backend(self) -> str:
-        """``sqlite`` or ``postgresql``: the one place that tells the two apart."""
-        return self.normalized_database_url.split(":", 1)[0].split("+", 1)[0]
-
-    @cached_property
     def normalized_database_url(self) -> str:
         return normalize_database_url(self.database_url)
 

@@ -22,7 +22,6 @@ def test_defaults_run_on_a_sqlite_file_in_the_working_directory() -> None:
     settings = Settings()
     assert settings.environment is Environment.DEVELOPMENT
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite+aiosqlite:///./gateway.db"
-    assert settings.database_backend == "sqlite"
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.migrate_on_start is True
     assert not settings.has_jwt_key
@@ -39,7 +38,6 @@ def test_environment_variables_override_defaults(monkeypatch: pytest.MonkeyPatch
     assert settings.environment is Environment.PRODUCTION
     assert settings.migrate_on_start is False
     assert settings.normalized_database_url == "postgresql+asyncpg://postgres@db:5432/sync"
-    assert settings.database_backend == "postgresql"
 
 
 def test_dotenv_file_is_read(tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 
 import strawberry
@@ -10,6 +11,7 @@ from gateway.graphql.actions import ProgressInput
 from gateway.graphql.context import Info
 from gateway.graphql.pagination import Connection
 from gateway.graphql.scalars import Long
+from gateway.live.status import device_status_changes
 from gateway.sync import cases, history
 from gateway.sync import devices as domain
 from gateway.sync.exchange import Direction
@@ -329,3 +331,24 @@ class DeviceMutation:
             partial=partial, user=user, events=info.context.services,
         )  # fmt: skip
         return SyncEvent.from_domain(event)
+
+
+@strawberry.type
+class DeviceSubscription:
+    @strawberry.subscription(
+        description="Device health for dashboards: first every device you may see, then each "
+        "device whose status changes (computed once per change for all watchers). Ends with "
+        "FORBIDDEN when your access to a device shown is withdrawn."
+    )
+    async def device_status_changed(self, info: Info, project: str) -> AsyncGenerator[Device, None]:
+        context = info.context
+        with context.subscription_slot():
+            async for device in device_status_changes(
+                context.services.status_feeds,
+                context.db,
+                context.services.hub,
+                context.principal,
+                project,
+                context.services.settings.live_poll_seconds,
+            ):
+                yield Device.from_domain(device)

@@ -9,15 +9,14 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gateway.graphql.access import AccessMutation, AccessQuery
-from gateway.graphql.actions import ActionMutation, ActionQuery
+from gateway.graphql.actions import ActionMutation, ActionQuery, ActionSubscription
 from gateway.graphql.caching import ParseOnce
 from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
-from gateway.graphql.devices import DeviceMutation, DeviceQuery
+from gateway.graphql.devices import DeviceMutation, DeviceQuery, DeviceSubscription
 from gateway.graphql.errors import ErrorCodes
 from gateway.graphql.hardening import ExecutionWithoutSuggestions
 from gateway.graphql.inputs import StorableText
 from gateway.graphql.limits import OperationLimits, RequestBudget
-from gateway.graphql.live import LiveSubscription
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
 from gateway.graphql.records import RecordQuery
@@ -58,7 +57,11 @@ class Mutation(
 
 @strawberry.type
 class Subscription(
-    LiveSubscription, SystemSubscription, SyncStatusSubscription, SyncRunSubscription
+    ActionSubscription,
+    DeviceSubscription,
+    SystemSubscription,
+    SyncStatusSubscription,
+    SyncRunSubscription,
 ):
     pass
 

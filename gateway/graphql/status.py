@@ -64,7 +64,7 @@ class SyncStatusConflict:
     detected_at: datetime
 
     @classmethod
-    def from_domain(cls, c: domain.ConflictInfo) -> SyncStatusConflict:
+    def from_domain(cls, c: domain.StatusConflict) -> SyncStatusConflict:
         return cls(
             id=c.id, type=c.type, description=c.description,
             affected_records=c.affected_records, resolution=c.resolution, devices=c.devices,

@@ -13,9 +13,9 @@ from gateway.db import Database
 from gateway.db.dialect import insert
 from gateway.db.models import PushRegistration
 from gateway.db.types import utcnow
-from gateway.errors import BadUserInput
 from gateway.sync.projects import open_user_data
 from gateway.sync.selection import check_known
+from gateway.sync.text import check_length
 
 MAX_TOKEN_LENGTH = 4096
 
@@ -50,10 +50,8 @@ async def register_push(
     exclude_tables: Sequence[str] | None = None,
 ) -> Registration:
     """Register (or replace) the push token of one device of a user in a project."""
-    if not token.strip() or len(token) > MAX_TOKEN_LENGTH:
-        raise BadUserInput(f"fcmToken must be 1 to {MAX_TOKEN_LENGTH} characters", field="fcmToken")
-    if not device_id.strip() or len(device_id) > 255:
-        raise BadUserInput("deviceId must be 1 to 255 characters", field="deviceId")
+    check_length("fcmToken", token, MAX_TOKEN_LENGTH)
+    check_length("deviceId", device_id, 255)
     now = utcnow()
     async with db.transaction() as session:
         data = await open_user_data(session, principal, project, user)

@@ -33,6 +33,7 @@ from gateway.sync.runs import (
     record_run,
     start_run,
 )
+from gateway.sync.text import check_length
 
 MAX_TEXT = 255
 
@@ -69,8 +70,7 @@ def universe(include: Sequence[str] | None, exclude: Sequence[str] | None) -> st
 def check_text(field: str, value: str, most: int = MAX_TEXT) -> str:
     """A device's id, name, type or version: 1 to ``most`` characters (its column's), not
     blank, no control characters (which PostgreSQL refuses in text, and no person can read)."""
-    if not value.strip() or len(value) > most:
-        raise BadUserInput(f"{field} must be 1 to {most} characters", field=field)
+    check_length(field, value, most)
     if any(unicodedata.category(c) == "Cc" for c in value):
         raise BadUserInput(f"{field} must not contain control characters", field=field)
     return value

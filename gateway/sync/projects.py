@@ -29,6 +29,7 @@ from gateway.errors import BadUserInput, NotFound
 from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.selection import CatalogTable
 from gateway.sync.tables import ConflictPolicy, FieldSpec, TableSpec
+from gateway.sync.text import check_length
 
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_NAME_LENGTH = 200
@@ -52,11 +53,7 @@ class ProjectInfo:
 
 
 def check_user_id(value: str, field: str) -> str:
-    if not value or not value.strip() or len(value) > MAX_USER_ID_LENGTH:
-        raise BadUserInput(
-            f"{field} must be a user id of 1 to {MAX_USER_ID_LENGTH} characters", field=field
-        )
-    return value
+    return check_length(field, value, MAX_USER_ID_LENGTH, kind="a user id of ")
 
 
 async def require_project(session: AsyncSession, code: str) -> Project:
@@ -77,9 +74,7 @@ async def create_project(
             "starting with a letter or digit",
             field="code",
         )
-    name = name.strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise BadUserInput(f"project name must be 1 to {MAX_NAME_LENGTH} characters", field="name")
+    name = check_length("name", name.strip(), MAX_NAME_LENGTH, label="project name")
     try:
         async with db.transaction() as session:
             if await session.scalar(select(Project.id).where(Project.code == code)) is not None:

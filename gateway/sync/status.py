@@ -73,7 +73,7 @@ class TableActivity:
 
 
 @dataclass(frozen=True, slots=True)
-class ConflictInfo:
+class StatusConflict:
     """A conflict in RegardingWork's shape."""
 
     id: int
@@ -95,7 +95,7 @@ class UserState:
     tables: tuple[TableActivity, ...]
     open_conflicts: int
     manual: int  # of the open conflicts, those that need MANUAL_REVIEW_REQUIRED
-    conflicts: tuple[ConflictInfo, ...] | None  # None: not loaded (no one asked to list them)
+    conflicts: tuple[StatusConflict, ...] | None  # None: not loaded (no one asked to list them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,7 @@ class SyncStatusReport:
     devices: list[DeviceInfo] | None
     data_summary: DataSummary
     recommendations: list[str]
-    conflicts: list[ConflictInfo] | None
+    conflicts: list[StatusConflict] | None
     conflict_resolution: ConflictResolution | None
 
 
@@ -251,7 +251,7 @@ async def _open_conflicts(
     table_names: Mapping[int, str],
     users: Collection[str],
     devices: Mapping[str, list[DeviceInfo]],
-) -> dict[str, list[ConflictInfo]]:
+) -> dict[str, list[StatusConflict]]:
     """The newest open conflicts of each of ``users``, at most MAX_LISTED_CONFLICTS each."""
     if not users:
         return {}
@@ -271,14 +271,14 @@ async def _open_conflicts(
         .where(ranked.c.rank <= MAX_LISTED_CONFLICTS)
         .order_by(Conflict.id.desc())  # type: ignore[union-attr]
     )
-    found: dict[str, list[ConflictInfo]] = defaultdict(list)
+    found: dict[str, list[StatusConflict]] = defaultdict(list)
     for row in rows:
         names = {d.device_id: display_name(d) for d in devices.get(row.user_id, ())}
         found[row.user_id].append(_conflict(row, table_names.get(row.table_id, ""), names))
     return found
 
 
-def _conflict(row: Conflict, table: str, names: Mapping[str, str]) -> ConflictInfo:
+def _conflict(row: Conflict, table: str, names: Mapping[str, str]) -> StatusConflict:
     assert row.id is not None
     won, lost = Version.from_json(row.winner), Version.from_json(row.loser)
     winner, loser = won.device_id, lost.device_id
@@ -300,7 +300,7 @@ def _conflict(row: Conflict, table: str, names: Mapping[str, str]) -> ConflictIn
         )
     else:
         outcome, resolution = f"the later change, from {who(winner)}, was kept", KEPT_LATEST
-    return ConflictInfo(
+    return StatusConflict(
         id=row.id, type=ConflictKind(row.kind), description=f"{what}; {outcome}",
         affected_records=[row.record_id], resolution=resolution,
         devices=[d for d in dict.fromkeys((winner, loser)) if d], table=table,

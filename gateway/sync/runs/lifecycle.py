@@ -26,9 +26,9 @@ from gateway.sync.runs.model import (
     RunInfo,
     SyncRunStatus,
     TriggerReason,
-    check_text,
     to_run,
 )
+from gateway.sync.text import check_length
 
 
 async def start_run(
@@ -120,7 +120,7 @@ async def update_run(
         else dict(given)
     )
     if current_step is not None:
-        values["current_step"] = check_text("currentStep", current_step, MAX_STEP)
+        values["current_step"] = check_length("currentStep", current_step, MAX_STEP)
     await _start_if_due(session, run_id, now)
     return await _transition(session, run_id, "update", (SyncRunStatus.WORKING,), now, values)
 
@@ -153,7 +153,7 @@ async def fail_run(
     now = now or utcnow()
     values = {
         "status": SyncRunStatus.FAILED.value, "completed_at": now,
-        "error_code": check_text("errorCode", error_code, MAX_ERROR_CODE),
+        "error_code": check_length("errorCode", error_code, MAX_ERROR_CODE),
         "error_message": error_message, "error_detail": error_detail,
     }  # fmt: skip
     return await _transition(session, run_id, "fail", ACTIVE, now, values)
@@ -182,7 +182,7 @@ def _utc(field: str, value: datetime) -> datetime:
 
 
 def _trigger(trigger: TriggerReason) -> None:
-    check_text("syncTriggerReason.uiTag", trigger.ui_tag, MAX_TAG)
+    check_length("syncTriggerReason.uiTag", trigger.ui_tag, MAX_TAG)
 
 
 async def _lock_sync(session: AsyncSession, sync_id: int) -> None:

@@ -127,12 +127,6 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def check_text(field: str, value: str, limit: int) -> str:
-    if not value.strip() or len(value) > limit:
-        raise BadUserInput(f"{field} must be 1 to {limit} characters", field=field)
-    return value
-
-
 def to_run(r: SyncRun, owner: str) -> RunInfo:
     assert r.id is not None
     return RunInfo(

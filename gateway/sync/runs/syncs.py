@@ -23,7 +23,8 @@ from gateway.db.models import Project, Sync
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, Conflict, NotFound
 from gateway.sync.projects import load_catalog, require_project
-from gateway.sync.runs.model import MAX_NAME, ExchangeDirection, SyncInfo, check_text, to_sync
+from gateway.sync.runs.model import MAX_NAME, ExchangeDirection, SyncInfo, to_sync
+from gateway.sync.text import check_length
 
 
 async def create_sync(
@@ -41,9 +42,9 @@ async def create_sync(
     """A sync for an external job (no ``device_id``) or for one of ``user``'s devices (at most
     one each: a device's sync is otherwise created on its first exchange). ``user``: whose
     data, omitted the caller's; only admins create syncs of other users' data."""
-    name = check_text("name", name, MAX_NAME)
+    name = check_length("name", name, MAX_NAME)
     if device_id is not None:
-        check_text("deviceId", device_id, MAX_NAME)
+        check_length("deviceId", device_id, MAX_NAME)
     owner = target_user(principal, user)
     require_manage(principal, owner)
     try:
