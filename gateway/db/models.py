@@ -1,5 +1,5 @@
 """The gateway's tables. Migrations in ``migrations/versions`` must build exactly these
-(``tests/test_migrations.py`` compares them)."""
+(``tests/domain/test_migrations.py`` compares them)."""
 
 from __future__ import annotations
 
