@@ -117,27 +117,43 @@ async def _export_job(db: Database) -> None:
     if any(s.name == "nightly-export" for s in await runs.list_syncs(db, DEMO_ADMIN, DEMO_PROJECT)):
         return
     sync = await runs.create_sync(
-        db, DEMO_ADMIN, DEMO_PROJECT, "nightly-export",
-        direction=runs.ExchangeDirection.GET, include_tables=["steps"], user="alice",
-    )  # fmt: skip
+        db,
+        DEMO_ADMIN,
+        DEMO_PROJECT,
+        "nightly-export",
+        direction=runs.ExchangeDirection.GET,
+        include_tables=["steps"],
+        user="alice",
+    )
     trigger = runs.TriggerReason("Schedule", "Nightly export to the research warehouse")
     done = await runs.start_sync_run(db, DEMO_ADMIN, sync.id, full_sync=True, trigger=trigger)
     await runs.complete_sync_run(
-        db, DEMO_ADMIN, done.id,
+        db,
+        DEMO_ADMIN,
+        done.id,
         runs.Counters(
-            source_record_count=7, source_record_updates=7, source_record_deletes=0,
-            records_processed=7, records_updated=7, records_failed=0,
-            source_record_invalids=0, records_invalid=0,
+            source_record_count=7,
+            source_record_updates=7,
+            source_record_deletes=0,
+            records_processed=7,
+            records_updated=7,
+            records_failed=0,
+            source_record_invalids=0,
+            records_invalid=0,
         ),
-    )  # fmt: skip
+    )
     failed = await runs.start_sync_run(db, DEMO_ADMIN, sync.id, trigger=trigger)
     await runs.update_sync_run(
         db, DEMO_ADMIN, failed.id, runs.Counters(source_record_count=7), "Loading"
     )
     await runs.fail_sync_run(
-        db, DEMO_ADMIN, failed.id, "WAREHOUSE_UNAVAILABLE",
-        "The warehouse refused the connection", "connect timeout after 30 s",
-    )  # fmt: skip
+        db,
+        DEMO_ADMIN,
+        failed.id,
+        "WAREHOUSE_UNAVAILABLE",
+        "The warehouse refused the connection",
+        "connect timeout after 30 s",
+    )
 
 
 _DAY_MS = 86_400_000
@@ -162,7 +178,10 @@ def _demo_actions() -> list[tuple[str, str, list[IncomingAction]]]:
     """A week of alice's steps from her phone, notes from her laptop, and a case of bob's."""
     steps = [
         _action(
-            "alice", "steps", ActionType.INSERT, 100 + day,
+            "alice",
+            "steps",
+            ActionType.INSERT,
+            100 + day,
             _START_MS + day * _DAY_MS + 3_600_000,
             {
                 "utcTime": _START_MS + day * _DAY_MS,
@@ -172,7 +191,7 @@ def _demo_actions() -> list[tuple[str, str, list[IncomingAction]]]:
             },
         )
         for day in range(7)
-    ]  # fmt: skip
+    ]
     notes = [
         _action("alice", "notes", ActionType.INSERT, 200, _START_MS + 10, {"text": "Felt great"}),
         _action("alice", "notes", ActionType.UPDATE, 200, _START_MS + 20, {"mood": 5}),
@@ -181,10 +200,14 @@ def _demo_actions() -> list[tuple[str, str, list[IncomingAction]]]:
     ]
     cases = [
         _action(
-            "bob", "patients", ActionType.INSERT, 300, _START_MS + 50,
+            "bob",
+            "patients",
+            ActionType.INSERT,
+            300,
+            _START_MS + 50,
             {"caseKey": "4480489263555", "name": "Bob", "enrolled": True, "answers": {"q1": "yes"}},
         )
-    ]  # fmt: skip
+    ]
     return [
         ("alice", "alice-phone", steps),
         ("alice", "alice-laptop", notes),

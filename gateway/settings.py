@@ -24,7 +24,7 @@ class SettingsError(ValueError):
 
 class PushMode(StrEnum):
     OFF = "off"
-    WEBHOOK = "webhook"  # POST the seed's message to GATEWAY_PUSH_ENDPOINT
+    WEBHOOK = "webhook"  # POST SenSeeAct's message to GATEWAY_PUSH_ENDPOINT
     FCM = "fcm"  # Firebase Cloud Messaging HTTP v1
 
 

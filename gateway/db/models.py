@@ -214,7 +214,7 @@ class WriteProgress(SQLModel, table=True):
 
 
 class PushRegistration(SQLModel, table=True):
-    """A device token to wake a device when matching tables of its user change (the seed's
+    """A device token to wake a device when matching tables of its user change (SenSeeAct's
     register-push); one per project, user and device."""
 
     __tablename__ = "push_registrations"

@@ -66,9 +66,13 @@ class AccessMutation:
         self, info: Info, project: str, grantee: str, user: str | None = None
     ) -> AccessGrant:
         grant = await domain.grant_access(
-            info.context.db, info.context.principal, project, grantee, user,
+            info.context.db,
+            info.context.principal,
+            project,
+            grantee,
+            user,
             events=info.context.services,
-        )  # fmt: skip
+        )
         return AccessGrant.from_domain(grant)
 
     @strawberry.mutation(
@@ -79,6 +83,10 @@ class AccessMutation:
         self, info: Info, project: str, grantee: str, user: str | None = None
     ) -> bool:
         return await domain.revoke_access(
-            info.context.db, info.context.principal, project, grantee, user,
+            info.context.db,
+            info.context.principal,
+            project,
+            grantee,
+            user,
             events=info.context.services,
-        )  # fmt: skip
+        )

@@ -44,9 +44,13 @@ class ConflictVersion:
     @classmethod
     def from_domain(cls, v: Version) -> ConflictVersion:
         return cls(
-            device_id=v.device_id, action=v.action, time=Long(v.time), order=v.order,
-            position=Long(v.position) if v.position is not None else None, data=v.data,
-        )  # fmt: skip
+            device_id=v.device_id,
+            action=v.action,
+            time=Long(v.time),
+            order=v.order,
+            position=Long(v.position) if v.position is not None else None,
+            data=v.data,
+        )
 
 
 @strawberry.type(description="Two writers changed one record without seeing each other's change.")
@@ -73,13 +77,23 @@ class Conflict:
     @classmethod
     def from_domain(cls, c: domain.ConflictInfo) -> Conflict:
         return cls(
-            id=c.id, project=c.project, table=c.table, user=c.user, record_id=c.record_id,
-            key=c.key, type=c.kind, policy=c.policy, status=c.status,
+            id=c.id,
+            project=c.project,
+            table=c.table,
+            user=c.user,
+            record_id=c.record_id,
+            key=c.key,
+            type=c.kind,
+            policy=c.policy,
+            status=c.status,
             winner=ConflictVersion.from_domain(c.winner),
-            loser=ConflictVersion.from_domain(c.loser), devices=c.devices,
-            detected_at=c.detected_at, resolution=c.resolution, resolved_by=c.resolved_by,
+            loser=ConflictVersion.from_domain(c.loser),
+            devices=c.devices,
+            detected_at=c.detected_at,
+            resolution=c.resolution,
+            resolved_by=c.resolved_by,
             resolved_at=c.resolved_at,
-        )  # fmt: skip
+        )
 
 
 @strawberry.type
@@ -95,9 +109,14 @@ class ConflictQuery:
         after: str | None = None,
     ) -> Connection[Conflict]:
         page = await domain.list_conflicts(
-            info.context.db, info.context.principal, project,
-            status=status, user=user, first=first, after=after,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            project,
+            status=status,
+            user=user,
+            first=first,
+            after=after,
+        )
         return Connection.of(
             ((c.cursor, Conflict.from_domain(c)) for c in page.conflicts),
             has_next_page=page.has_next_page,

@@ -50,11 +50,19 @@ class Device:
     @classmethod
     def from_domain(cls, d: domain.DeviceInfo) -> Device:
         return cls(
-            project=d.project, device_id=d.device_id, device_names=d.names,
-            device_type=d.device_type, version=d.version, owner=d.owner,
-            pending_up=d.pending_up, pending_down=d.pending_down, status=d.status,
-            first_seen=d.first_seen, last_seen=d.last_seen, last_sync=d.last_sync,
-        )  # fmt: skip
+            project=d.project,
+            device_id=d.device_id,
+            device_names=d.names,
+            device_type=d.device_type,
+            version=d.version,
+            owner=d.owner,
+            pending_up=d.pending_up,
+            pending_down=d.pending_down,
+            status=d.status,
+            first_seen=d.first_seen,
+            last_seen=d.last_seen,
+            last_sync=d.last_sync,
+        )
 
 
 @strawberry.type(description="One put or get between a device and a service (CSPro).")
@@ -71,10 +79,15 @@ class SyncEvent:
     @classmethod
     def from_domain(cls, e: history.SyncEventInfo) -> SyncEvent:
         return cls(
-            time=e.time, device_id=e.device_id, device_name=e.device_name,
-            username=e.username, user=e.user, universe=e.universe,
-            direction=e.direction, partial=e.partial,
-        )  # fmt: skip
+            time=e.time,
+            device_id=e.device_id,
+            device_name=e.device_name,
+            username=e.username,
+            user=e.user,
+            universe=e.universe,
+            direction=e.direction,
+            partial=e.partial,
+        )
 
 
 @strawberry.type(description="CSPro's summary: the latest put and get.")
@@ -308,9 +321,14 @@ class DeviceMutation:
         user: str | None = None,
     ) -> bool:
         await acknowledge_progress(
-            info.context.db, info.context.principal, project, device_id,
-            {p.table: p.cursor for p in progress}, user, events=info.context.services,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            project,
+            device_id,
+            {p.table: p.cursor for p in progress},
+            user,
+            events=info.context.services,
+        )
         return True
 
     @strawberry.mutation(description="Record a sync with another service (CSPro's Dropbox).")
@@ -326,10 +344,17 @@ class DeviceMutation:
         user: str | None = None,
     ) -> SyncEvent:
         event = await history.record_sync_event(
-            info.context.db, info.context.principal, project, device_id,
-            direction=direction, device_name=device_name, universe=universe,
-            partial=partial, user=user, events=info.context.services,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            project,
+            device_id,
+            direction=direction,
+            device_name=device_name,
+            universe=universe,
+            partial=partial,
+            user=user,
+            events=info.context.services,
+        )
         return SyncEvent.from_domain(event)
 
 

@@ -1,4 +1,4 @@
-"""Push registrations (the seed's register-push / unregister-push)."""
+"""Push registrations (SenSeeAct's register-push / unregister-push)."""
 
 from __future__ import annotations
 

@@ -44,11 +44,17 @@ class Sync:
     @classmethod
     def from_domain(cls, s: domain.SyncInfo) -> Sync:
         return cls(
-            id=s.id, project=s.project, name=s.name, device_id=s.device_id,
-            direction=s.direction, include_tables=s.include_tables,
-            exclude_tables=s.exclude_tables, owner=s.owner, created_by=s.created_by,
+            id=s.id,
+            project=s.project,
+            name=s.name,
+            device_id=s.device_id,
+            direction=s.direction,
+            include_tables=s.include_tables,
+            exclude_tables=s.exclude_tables,
+            owner=s.owner,
+            created_by=s.created_by,
             created_at=s.created_at,
-        )  # fmt: skip
+        )
 
 
 @strawberry.type(description="What triggered a run.")
@@ -126,16 +132,24 @@ class SyncRun:
     @classmethod
     def from_domain(cls, r: domain.RunInfo) -> SyncRun:
         return cls(
-            id=r.id, sync_id=r.sync_id, created_at=r.created_at, updated_at=r.updated_at,
-            completed_at=r.completed_at, error_code=r.error_code, error_message=r.error_message,
-            error_detail=r.error_detail, status=r.status,
+            id=r.id,
+            sync_id=r.sync_id,
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            completed_at=r.completed_at,
+            error_code=r.error_code,
+            error_message=r.error_message,
+            error_detail=r.error_detail,
+            status=r.status,
             **{name: Long(value) for name, value in r.counters.items()},
-            scheduled_execution_time=r.scheduled_execution_time, full_sync=r.full_sync,
+            scheduled_execution_time=r.scheduled_execution_time,
+            full_sync=r.full_sync,
             sync_trigger_reason=SyncTriggerReason(
                 ui_tag=r.trigger.ui_tag, ui_detail=r.trigger.ui_detail
             ),
-            canceled=r.canceled, current_step=r.current_step,
-        )  # fmt: skip
+            canceled=r.canceled,
+            current_step=r.current_step,
+        )
 
 
 @strawberry.type(name="Pagination", description="Census's page navigation.")
@@ -150,9 +164,13 @@ class PaginationInfo:
     @classmethod
     def from_domain(cls, p: Pagination) -> PaginationInfo:
         return cls(
-            total_records=p.total_records, per_page=p.per_page, prev_page=p.prev_page,
-            page=p.page, next_page=p.next_page, last_page=p.last_page,
-        )  # fmt: skip
+            total_records=p.total_records,
+            per_page=p.per_page,
+            prev_page=p.prev_page,
+            page=p.page,
+            next_page=p.next_page,
+            last_page=p.last_page,
+        )
 
 
 @strawberry.type
@@ -197,9 +215,13 @@ class SyncRunQuery:
         order: SortOrderEnum = SortOrder.DESC,
     ) -> SyncRunPage:
         found = await domain.list_runs(
-            info.context.db, info.context.principal, sync_id,
-            page=page, per_page=per_page, order=order,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            sync_id,
+            page=page,
+            per_page=per_page,
+            order=order,
+        )
         return SyncRunPage.from_domain(found)
 
     @strawberry.field(
@@ -216,9 +238,14 @@ class SyncRunQuery:
         order: SortOrderEnum = SortOrder.DESC,
     ) -> SyncRunPage:
         found = await domain.list_project_runs(
-            info.context.db, info.context.principal, project,
-            status=status, page=page, per_page=per_page, order=order,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            project,
+            status=status,
+            page=page,
+            per_page=per_page,
+            order=order,
+        )
         return SyncRunPage.from_domain(found)
 
 
@@ -240,10 +267,16 @@ class SyncRunMutation:
         user: str | None = None,
     ) -> Sync:
         sync = await domain.create_sync(
-            info.context.db, info.context.principal, project, name, device_id=device_id,
-            direction=direction, include_tables=include_tables, exclude_tables=exclude_tables,
+            info.context.db,
+            info.context.principal,
+            project,
+            name,
+            device_id=device_id,
+            direction=direction,
+            include_tables=include_tables,
+            exclude_tables=exclude_tables,
             user=user,
-        )  # fmt: skip
+        )
         return Sync.from_domain(sync)
 
     @strawberry.mutation(
@@ -260,10 +293,14 @@ class SyncRunMutation:
     ) -> SyncRun:
         reason = sync_trigger_reason
         run = await domain.start_sync_run(
-            info.context.db, info.context.principal, sync_id, full_sync=full_sync,
+            info.context.db,
+            info.context.principal,
+            sync_id,
+            full_sync=full_sync,
             trigger=domain.TriggerReason(reason.ui_tag, reason.ui_detail) if reason else None,
-            scheduled_execution_time=scheduled_execution_time, events=info.context.services,
-        )  # fmt: skip
+            scheduled_execution_time=scheduled_execution_time,
+            events=info.context.services,
+        )
         return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="Set counters (totals so far) and the step of a WORKING run.")
@@ -275,10 +312,13 @@ class SyncRunMutation:
         current_step: str | None = None,
     ) -> SyncRun:
         run = await domain.update_sync_run(
-            info.context.db, info.context.principal, id,
-            counters.to_domain() if counters else None, current_step,
+            info.context.db,
+            info.context.principal,
+            id,
+            counters.to_domain() if counters else None,
+            current_step,
             events=info.context.services,
-        )  # fmt: skip
+        )
         return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="A WORKING run finished successfully, with final counters.")
@@ -286,9 +326,12 @@ class SyncRunMutation:
         self, info: Info, id: int, counters: SyncRunCounters | None = None
     ) -> SyncRun:
         run = await domain.complete_sync_run(
-            info.context.db, info.context.principal, id,
-            counters.to_domain() if counters else None, events=info.context.services,
-        )  # fmt: skip
+            info.context.db,
+            info.context.principal,
+            id,
+            counters.to_domain() if counters else None,
+            events=info.context.services,
+        )
         return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="A QUEUED or WORKING run failed.")
@@ -301,9 +344,14 @@ class SyncRunMutation:
         error_detail: str | None = None,
     ) -> SyncRun:
         run = await domain.fail_sync_run(
-            info.context.db, info.context.principal, id, error_code, error_message, error_detail,
+            info.context.db,
+            info.context.principal,
+            id,
+            error_code,
+            error_message,
+            error_detail,
             events=info.context.services,
-        )  # fmt: skip
+        )
         return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="Cancel a QUEUED or WORKING run: FAILED, canceled.")

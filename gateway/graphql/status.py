@@ -66,10 +66,15 @@ class SyncStatusConflict:
     @classmethod
     def from_domain(cls, c: domain.StatusConflict) -> SyncStatusConflict:
         return cls(
-            id=c.id, type=c.type, description=c.description,
-            affected_records=c.affected_records, resolution=c.resolution, devices=c.devices,
-            table=c.table, detected_at=c.detected_at,
-        )  # fmt: skip
+            id=c.id,
+            type=c.type,
+            description=c.description,
+            affected_records=c.affected_records,
+            resolution=c.resolution,
+            devices=c.devices,
+            table=c.table,
+            detected_at=c.detected_at,
+        )
 
 
 @strawberry.type(description="What to do about the open conflicts.")
@@ -168,10 +173,14 @@ class SyncStatusQuery:
     ) -> SyncStatusReport:
         services = info.context.services
         report = await domain.sync_status(
-            info.context.db, info.context.principal, project, user,
+            info.context.db,
+            info.context.principal,
+            project,
+            user,
             domain.ReportOptions(include_devices, check_conflicts, last_hours),
-            rules=services.status_feeds.rules, support_contact=services.settings.support_contact,
-        )  # fmt: skip
+            rules=services.status_feeds.rules,
+            support_contact=services.settings.support_contact,
+        )
         return SyncStatusReport.from_domain(report)
 
 

@@ -1,2 +1,4 @@
-"""Live delivery: wake-ups when actions commit (in-process, or PostgreSQL LISTEN/NOTIFY across
-replicas) and the resumable action stream behind the ``databaseActions`` subscription."""
+"""Live delivery: the hub (wake-ups per project and user), the announcer (in-process, or
+PostgreSQL LISTEN/NOTIFY across replicas), the resumable action stream behind
+``databaseActions``, the shared per-project feeds of dashboards (device status, sync status,
+sync runs), and the guard that ends a subscription when its token or its access ends."""

@@ -1,4 +1,4 @@
-"""The live action stream behind the ``databaseActions`` subscription (the seed's watch).
+"""The live action stream behind the ``databaseActions`` subscription (SenSeeAct's watch).
 
 Subscribe first, then catch up (DESIGN.md rule 6): the stream registers with the hub before its
 first read, so an action committed at any moment after that either is in a read or wakes a

@@ -17,7 +17,7 @@ FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
 @dataclass(frozen=True, slots=True)
 class PushMessage:
-    """The seed's data message: which project, user and table changed."""
+    """SenSeeAct's data message: which project, user and table changed."""
 
     token: str
     project: str
@@ -51,7 +51,7 @@ def _by_status(status: int) -> Delivery:
 
 
 class WebhookTransport:
-    """POSTs the seed's message as JSON: ``{"to", "priority": "high", "data"}``. The receiver
+    """POSTs SenSeeAct's message as JSON: ``{"to", "priority": "high", "data"}``. The receiver
     answers 404 or 410 for a token it does not know."""
 
     def __init__(self, endpoint: str, client: httpx.AsyncClient | None = None) -> None:
@@ -101,11 +101,16 @@ class ServiceAccountTokens:
             return self._token
         now = int(time.time())
         assertion = jwt.encode(
-            {"iss": self._email, "scope": FCM_SCOPE, "aud": self._token_uri,
-             "iat": now, "exp": now + 3600},
+            {
+                "iss": self._email,
+                "scope": FCM_SCOPE,
+                "aud": self._token_uri,
+                "iat": now,
+                "exp": now + 3600,
+            },
             self._key,
             algorithm="RS256",
-        )  # fmt: skip
+        )
         response = await client.post(
             self._token_uri,
             data={

@@ -16,7 +16,7 @@ class ActionType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class IncomingAction:
-    """One action as a device writes it (the seed's database action)."""
+    """One action as a device writes it (SenSeeAct's database action)."""
 
     table: str
     user: str

@@ -122,6 +122,9 @@ async def case_status(
 
 def to_case(record: Record, table: str) -> PendingCase:
     return PendingCase(
-        key=record.record_key, position=record.position, uuid=dashed(record.record_id),
-        table=table, record_id=record.record_id,
-    )  # fmt: skip
+        key=record.record_key,
+        position=record.position,
+        uuid=dashed(record.record_id),
+        table=table,
+        record_id=record.record_id,
+    )

@@ -131,10 +131,14 @@ async def versions_at(session: AsyncSession, positions: Collection[int]) -> dict
         return {}
     rows = await session.execute(
         select(
-            Action.id, Action.device_id, Action.action, Action.time, Action.action_order,
+            Action.id,
+            Action.device_id,
+            Action.action,
+            Action.time,
+            Action.action_order,
             Action.json_data,
         ).where(in_values(session, Action.id, sorted(positions)))
-    )  # fmt: skip
+    )
     return {
         r.id: Version(
             device_id=r.device_id,
@@ -162,9 +166,13 @@ class Detected:
 
     def row(self, project_id: int, user: str, position: int, now: datetime) -> dict[str, Any]:
         mine = Version(
-            self.mine.device_id, self.mine.action, self.mine.time, self.mine.order,
-            position, self.mine.data,
-        )  # fmt: skip
+            self.mine.device_id,
+            self.mine.action,
+            self.mine.time,
+            self.mine.order,
+            position,
+            self.mine.data,
+        )
         winner, loser = (mine, self.theirs) if self.mine_wins else (self.theirs, mine)
         return {
             "project_id": project_id,

@@ -27,7 +27,7 @@ START = Position(0, 0)
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
-    """Where a reader is in one table, with the seed's (time, order) of the last action it
+    """Where a reader is in one table, with SenSeeAct's (time, order) of the last action it
     received from that table, which is data about the device's own clock, not a position."""
 
     position: Position

@@ -195,8 +195,14 @@ def device_events(device: Device) -> Select[tuple[SyncEvent]]:
 def to_event(e: SyncEvent) -> SyncEventInfo:
     assert e.id is not None
     return SyncEventInfo(
-        id=e.id, time=e.time, device_id=e.device_id, device_name=e.device_name,
-        username=e.username, user=e.user_id, universe=e.universe,
-        direction=Direction(e.direction), partial=e.partial,
+        id=e.id,
+        time=e.time,
+        device_id=e.device_id,
+        device_name=e.device_name,
+        username=e.username,
+        user=e.user_id,
+        universe=e.universe,
+        direction=Direction(e.direction),
+        partial=e.partial,
         cursor=keyset.encode(e.id, keyset.CursorKind.SYNC_EVENTS),
-    )  # fmt: skip
+    )

@@ -1,4 +1,4 @@
-"""Merging within one returned batch (DESIGN.md rule 4, the seed's read):
+"""Merging within one returned batch (DESIGN.md rule 4, SenSeeAct's read):
 
 - INSERT followed by UPDATEs of the same record: one INSERT with the final data;
 - UPDATE followed by UPDATEs: one UPDATE carrying every changed field;

@@ -1,4 +1,4 @@
-"""Reading the log: the seed's read and get-read-stats, with server-issued cursors.
+"""Reading the log: SenSeeAct's read and get-read-stats, with server-issued cursors.
 
 A batch covers the selected tables in log order. Progress moves past everything the batch
 accounted for, including actions filtered out or merged away:
@@ -280,9 +280,15 @@ async def read_actions(
     if request.device_id is not None:
         received = {scope.tables[p.table].id: p.cursor.position for p in progress}
         run = await _record_read(
-            db, principal, scope, request, counters if own_run else None,
-            delivered=record_get and bool(entries), partial=has_more, received=received,
-        )  # fmt: skip
+            db,
+            principal,
+            scope,
+            request,
+            counters if own_run else None,
+            delivered=record_get and bool(entries),
+            partial=has_more,
+            received=received,
+        )
         if run is not None:
             await events.runs_changed([run])
         if own_run:

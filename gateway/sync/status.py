@@ -155,9 +155,13 @@ async def sync_status(
         )
         names = {t.id: name for name, t in data.tables.items()}
         states = await load_states(
-            session, data.project_id, names, devices, [data.user],
+            session,
+            data.project_id,
+            names,
+            devices,
+            [data.user],
             listed=[data.user] if options.check_conflicts else (),
-        )  # fmt: skip
+        )
     return build_report(project, states[data.user], options, utcnow(), support_contact)
 
 
@@ -301,11 +305,15 @@ def _conflict(row: Conflict, table: str, names: Mapping[str, str]) -> StatusConf
     else:
         outcome, resolution = f"the later change, from {who(winner)}, was kept", KEPT_LATEST
     return StatusConflict(
-        id=row.id, type=ConflictKind(row.kind), description=f"{what}; {outcome}",
-        affected_records=[row.record_id], resolution=resolution,
-        devices=[d for d in dict.fromkeys((winner, loser)) if d], table=table,
+        id=row.id,
+        type=ConflictKind(row.kind),
+        description=f"{what}; {outcome}",
+        affected_records=[row.record_id],
+        resolution=resolution,
+        devices=[d for d in dict.fromkeys((winner, loser)) if d],
+        table=table,
         detected_at=row.detected_at,
-    )  # fmt: skip
+    )
 
 
 def build_report(

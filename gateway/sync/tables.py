@@ -34,7 +34,7 @@ class FieldType(StrEnum):
     JSON = "JSON"
 
 
-# utcTime is epoch milliseconds; localTime is an ISO local time without a zone (the seed's
+# utcTime is epoch milliseconds; localTime is an ISO local time without a zone (SenSeeAct's
 # "2015-09-20T10:30:00.000"). Declaring them with another type would make sampleTime meaningless.
 _TIME_FIELD_TYPES = {
     UTC_TIME: {FieldType.INT},

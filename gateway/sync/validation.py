@@ -45,7 +45,7 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, unpaired surrogates: see
 
 
 def normalize_record_id(value: str) -> str:
-    """The seed's form: 32 lower-case hex digits. The dashed UUID form is accepted too."""
+    """SenSeeAct's form: 32 lower-case hex digits. The dashed UUID form is accepted too."""
     if _HEX32.fullmatch(value):
         return value.lower()
     if _DASHED.fullmatch(value):
@@ -80,7 +80,7 @@ def parse_data(
     if not isinstance(data, dict):
         raise ActionProblem("jsonData must be a JSON object")
     _check_content(data, limits.json_depth)
-    # Every record carries its id and user (the seed's jsonData does); they must agree.
+    # Every record carries its id and user (SenSeeAct's jsonData does); they must agree.
     if "id" in data and _record_id_of(data["id"]) != record_id:
         raise ActionProblem(f"jsonData.id {data['id']!r} differs from recordId")
     if "user" in data and data["user"] != user:
@@ -167,7 +167,7 @@ def _parse_datetime(value: str) -> datetime | None:
 
 
 def sample_time(spec: TableSpec, data: Mapping[str, Any] | None) -> int | None:
-    """The seed's sampleTime: ``utcTime`` when the table has it, else ``localTime`` read as a
+    """SenSeeAct's sampleTime: ``utcTime`` when the table has it, else ``localTime`` read as a
     time in UTC; None for tables without either (or data without them)."""
     if data is None:
         return None
@@ -186,7 +186,7 @@ def check_order(order: int) -> None:
 
 
 def check_labels(source: str | None, author: str | None) -> None:
-    """The seed's free-text labels of an action, within their columns."""
+    """SenSeeAct's free-text labels of an action, within their columns."""
     for name, value, most in (("source", source, 32), ("author", author, 255)):
         if value is not None and len(value) > most:
             raise ActionProblem(f"{name} has {len(value)} characters; at most {most}")

@@ -55,11 +55,17 @@ async def start_run(
     elif not concurrent and await _working(session, sync.id):
         status = SyncRunStatus.SKIPPED
     run = SyncRun(
-        sync_id=sync.id, project_id=sync.project_id, status=status.value, created_at=now,
-        updated_at=now, completed_at=now if status is SyncRunStatus.SKIPPED else None,
-        scheduled_execution_time=scheduled_execution_time, full_sync=full_sync,
-        trigger_ui_tag=trigger.ui_tag, trigger_ui_detail=trigger.ui_detail,
-    )  # fmt: skip
+        sync_id=sync.id,
+        project_id=sync.project_id,
+        status=status.value,
+        created_at=now,
+        updated_at=now,
+        completed_at=now if status is SyncRunStatus.SKIPPED else None,
+        scheduled_execution_time=scheduled_execution_time,
+        full_sync=full_sync,
+        trigger_ui_tag=trigger.ui_tag,
+        trigger_ui_detail=trigger.ui_detail,
+    )
     session.add(run)
     await session.flush()
     return to_run(run, sync.owner_id)
@@ -88,12 +94,23 @@ async def record_run(
     now = now or utcnow()
     _trigger(trigger)
     row: dict[str, Any] = dict(
-        sync_id=sync.id, project_id=sync.project_id, status=status.value, created_at=now,
-        updated_at=now, completed_at=now, scheduled_execution_time=None, error_code=error_code,
-        error_message=error_message, error_detail=error_detail, full_sync=full_sync,
-        trigger_ui_tag=trigger.ui_tag, trigger_ui_detail=trigger.ui_detail, canceled=False,
-        current_step=None, **{name: 0 for name in COUNTER_NAMES} | counters.given(),
-    )  # fmt: skip
+        sync_id=sync.id,
+        project_id=sync.project_id,
+        status=status.value,
+        created_at=now,
+        updated_at=now,
+        completed_at=now,
+        scheduled_execution_time=None,
+        error_code=error_code,
+        error_message=error_message,
+        error_detail=error_detail,
+        full_sync=full_sync,
+        trigger_ui_tag=trigger.ui_tag,
+        trigger_ui_detail=trigger.ui_detail,
+        canceled=False,
+        current_step=None,
+        **{name: 0 for name in COUNTER_NAMES} | counters.given(),
+    )
     # One prepared INSERT with parameters: a third of the ORM's flush (every device write and
     # read records a run).
     run_id = await session.scalar(_INSERT_RUN, row)
@@ -152,10 +169,12 @@ async def fail_run(
     """A QUEUED or WORKING run is FAILED with the given error."""
     now = now or utcnow()
     values = {
-        "status": SyncRunStatus.FAILED.value, "completed_at": now,
+        "status": SyncRunStatus.FAILED.value,
+        "completed_at": now,
         "error_code": check_length("errorCode", error_code, MAX_ERROR_CODE),
-        "error_message": error_message, "error_detail": error_detail,
-    }  # fmt: skip
+        "error_message": error_message,
+        "error_detail": error_detail,
+    }
     return await _transition(session, run_id, "fail", ACTIVE, now, values)
 
 
@@ -165,9 +184,12 @@ async def cancel_run(
     """A QUEUED or WORKING run is FAILED and marked canceled."""
     now = now or utcnow()
     values = {
-        "status": SyncRunStatus.FAILED.value, "completed_at": now, "canceled": True,
-        "error_code": CANCELED_CODE, "error_message": f"Canceled by {canceled_by}",
-    }  # fmt: skip
+        "status": SyncRunStatus.FAILED.value,
+        "completed_at": now,
+        "canceled": True,
+        "error_code": CANCELED_CODE,
+        "error_message": f"Canceled by {canceled_by}",
+    }
     return await _transition(session, run_id, "cancel", ACTIVE, now, values)
 
 

@@ -130,21 +130,37 @@ def _camel(name: str) -> str:
 def to_run(r: SyncRun, owner: str) -> RunInfo:
     assert r.id is not None
     return RunInfo(
-        id=r.id, sync_id=r.sync_id, project_id=r.project_id, owner=owner,
-        status=SyncRunStatus(r.status), created_at=r.created_at, updated_at=r.updated_at,
-        completed_at=r.completed_at, scheduled_execution_time=r.scheduled_execution_time,
-        error_code=r.error_code, error_message=r.error_message, error_detail=r.error_detail,
-        counters={name: getattr(r, name) for name in COUNTER_NAMES}, full_sync=r.full_sync,
-        trigger=TriggerReason(r.trigger_ui_tag, r.trigger_ui_detail), canceled=r.canceled,
+        id=r.id,
+        sync_id=r.sync_id,
+        project_id=r.project_id,
+        owner=owner,
+        status=SyncRunStatus(r.status),
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        completed_at=r.completed_at,
+        scheduled_execution_time=r.scheduled_execution_time,
+        error_code=r.error_code,
+        error_message=r.error_message,
+        error_detail=r.error_detail,
+        counters={name: getattr(r, name) for name in COUNTER_NAMES},
+        full_sync=r.full_sync,
+        trigger=TriggerReason(r.trigger_ui_tag, r.trigger_ui_detail),
+        canceled=r.canceled,
         current_step=r.current_step,
-    )  # fmt: skip
+    )
 
 
 def to_sync(s: Sync, project: str) -> SyncInfo:
     assert s.id is not None
     return SyncInfo(
-        id=s.id, project=project, name=s.name, device_id=s.device_id,
-        direction=ExchangeDirection(s.direction), include_tables=s.include_tables,
-        exclude_tables=s.exclude_tables, owner=s.owner_id, created_by=s.created_by,
+        id=s.id,
+        project=project,
+        name=s.name,
+        device_id=s.device_id,
+        direction=ExchangeDirection(s.direction),
+        include_tables=s.include_tables,
+        exclude_tables=s.exclude_tables,
+        owner=s.owner_id,
+        created_by=s.created_by,
         created_at=s.created_at,
-    )  # fmt: skip
+    )

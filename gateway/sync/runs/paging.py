@@ -46,7 +46,7 @@ def requested_page(page: int, per_page: int) -> tuple[int, int]:
 
 
 def paginate(page: int, per_page: int, total_records: int) -> Pagination:
-    """The seed's pagination object for a checked ``page`` of ``total_records``."""
+    """Census's pagination object for a checked ``page`` of ``total_records``."""
     last_page = max(1, -(-total_records // per_page))
     return Pagination(
         total_records=total_records,

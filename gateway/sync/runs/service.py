@@ -45,10 +45,12 @@ async def start_sync_run(
         sync = await visible_sync(session, principal, sync_id)
         require_manage(principal, sync.owner_id)
         run = await start_run(
-            session, sync, full_sync=full_sync,
+            session,
+            sync,
+            full_sync=full_sync,
             trigger=trigger or TriggerReason("API", f"Started by {principal.user_id}"),
             scheduled_execution_time=scheduled_execution_time,
-        )  # fmt: skip
+        )
     await events.runs_changed([run])
     return run
 
@@ -64,9 +66,12 @@ async def update_sync_run(
 ) -> RunInfo:
     """Set the given counters (totals so far) and the current step of a WORKING run."""
     return await _manage(
-        db, principal, run_id, events,
+        db,
+        principal,
+        run_id,
+        events,
         lambda s: update_run(s, run_id, counters, current_step=current_step),
-    )  # fmt: skip
+    )
 
 
 async def complete_sync_run(
@@ -91,9 +96,12 @@ async def fail_sync_run(
     events: Events = NO_EVENTS,
 ) -> RunInfo:
     return await _manage(
-        db, principal, run_id, events,
+        db,
+        principal,
+        run_id,
+        events,
         lambda s: fail_run(s, run_id, error_code, error_message, error_detail),
-    )  # fmt: skip
+    )
 
 
 async def cancel_sync_run(

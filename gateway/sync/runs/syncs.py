@@ -55,11 +55,15 @@ async def create_sync(
             if device_id is not None:
                 await _check_device_free(session, found.id, owner, device_id)  # type: ignore[arg-type]
             sync = Sync(
-                project_id=found.id, name=name, device_id=device_id, direction=direction.value,
+                project_id=found.id,
+                name=name,
+                device_id=device_id,
+                direction=direction.value,
                 include_tables=list(include_tables) if include_tables else None,
                 exclude_tables=list(exclude_tables) if exclude_tables else None,
-                owner_id=owner, created_by=principal.user_id,
-            )  # fmt: skip
+                owner_id=owner,
+                created_by=principal.user_id,
+            )
             session.add(sync)
             await session.flush()
             return to_sync(sync, project)

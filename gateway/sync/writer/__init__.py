@@ -1,4 +1,4 @@
-"""Writing to the log: the seed's write (and get-progress), atomic, validated and idempotent.
+"""Writing to the log: SenSeeAct's write (and get-progress), atomic, validated and idempotent.
 
 One transaction per batch. Everything is checked before anything is written: the batch is
 applied whole or refused whole, with every invalid action listed by index. An action already in

@@ -100,15 +100,19 @@ async def split_duplicates(
         for chunk in chunks(record_ids):
             rows = await session.execute(
                 select(
-                    Action.record_id, Action.time, Action.action_order,
-                    Action.action, Action.json_data, Action.author,
+                    Action.record_id,
+                    Action.time,
+                    Action.action_order,
+                    Action.action,
+                    Action.json_data,
+                    Action.author,
                 ).where(
                     Action.project_id == project_id,
                     Action.user_id == user,
                     Action.table_id == table_id,
                     in_values(session, Action.record_id, chunk),
                 )
-            )  # fmt: skip
+            )
             for r in rows:
                 content = (r.action, parsed(r.json_data), r.author)
                 stored[(table_id, r.record_id, r.time, r.action_order)] = content

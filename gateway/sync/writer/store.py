@@ -186,7 +186,7 @@ async def write_progress(
     include_tables: Sequence[str] | None = None,
     exclude_tables: Sequence[str] | None = None,
 ) -> list[WriteMark]:
-    """The seed's get-progress: per selected table, the latest (time, order) written for the
+    """SenSeeAct's get-progress: per selected table, the latest (time, order) written for the
     user (by that device, when one is given); null for tables never written."""
     async with db.session() as session:
         data = await open_user_data(session, principal, project, user)

@@ -20,9 +20,11 @@ depends_on: str | Sequence[str] | None = None
 
 def _project_fk(table: str) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(
-        ["project_id"], ["projects.id"],
-        name=op.f(f"fk_{table}_project_id_projects"), ondelete="CASCADE",
-    )  # fmt: skip
+        ["project_id"],
+        ["projects.id"],
+        name=op.f(f"fk_{table}_project_id_projects"),
+        ondelete="CASCADE",
+    )
 
 
 def upgrade() -> None:

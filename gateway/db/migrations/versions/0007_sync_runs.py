@@ -19,16 +19,24 @@ depends_on: str | Sequence[str] | None = None
 
 LogId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 COUNTERS = (
-    "source_record_count", "records_failed", "source_record_updates", "source_record_deletes",
-    "source_record_invalids", "records_invalid", "records_processed", "records_updated",
-)  # fmt: skip
+    "source_record_count",
+    "records_failed",
+    "source_record_updates",
+    "source_record_deletes",
+    "source_record_invalids",
+    "records_invalid",
+    "records_processed",
+    "records_updated",
+)
 
 
 def _project_fk(table: str) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(
-        ["project_id"], ["projects.id"],
-        name=op.f(f"fk_{table}_project_id_projects"), ondelete="CASCADE",
-    )  # fmt: skip
+        ["project_id"],
+        ["projects.id"],
+        name=op.f(f"fk_{table}_project_id_projects"),
+        ondelete="CASCADE",
+    )
 
 
 def upgrade() -> None:

@@ -137,8 +137,9 @@ def _split_devices() -> None:
     conn = op.get_bind()
     owners: dict[tuple[int, str], str] = {}
     names: dict[tuple[int, str], list[str]] = {}
-    for row in conn.execute(sa.select(devices.c.project_id, devices.c.device_id,
-                                      devices.c.owner_id, devices.c.names)).all():  # fmt: skip
+    for row in conn.execute(
+        sa.select(devices.c.project_id, devices.c.device_id, devices.c.owner_id, devices.c.names)
+    ).all():
         owners[(row.project_id, row.device_id)] = row.owner_id
         names[(row.project_id, row.device_id)] = list(row.names or [])
     # Every (project, user, deviceId) some exchange used, with when it was first and last seen.
@@ -158,11 +159,12 @@ def _split_devices() -> None:
     ]
     for table, time, user in sources:
         query = (
-            sa.select(table.c.project_id, user, table.c.device_id, sa.func.min(time),
-                      sa.func.max(time))
+            sa.select(
+                table.c.project_id, user, table.c.device_id, sa.func.min(time), sa.func.max(time)
+            )
             .where(table.c.device_id.is_not(None))
             .group_by(table.c.project_id, user, table.c.device_id)
-        )  # fmt: skip
+        )
         for project_id, user_id, device_id, first, last in conn.execute(query).all():
             saw((project_id, user_id, device_id), first, last)
     for (project_id, user_id, device_id), (first, last) in sorted(seen.items()):
@@ -171,10 +173,17 @@ def _split_devices() -> None:
             continue
         conn.execute(
             devices.insert().values(
-                project_id=project_id, device_id=device_id, owner_id=user_id, names=[],
-                device_type=None, version=None, pending_up=None, first_seen=first, last_seen=last,
+                project_id=project_id,
+                device_id=device_id,
+                owner_id=user_id,
+                names=[],
+                device_type=None,
+                version=None,
+                pending_up=None,
+                first_seen=first,
+                last_seen=last,
             )
-        )  # fmt: skip
+        )
         shown = [n for n in names.get((project_id, device_id), []) if n != device_id]
         if owner is not None and shown:
             conn.execute(
@@ -219,11 +228,16 @@ def _split_device_syncs() -> None:
             new_id = conn.scalar(
                 syncs.insert()
                 .values(
-                    project_id=project_id, name=device_id[:255], device_id=device_id,
-                    direction="BOTH", owner_id=user_id, created_by=user_id, created_at=first,
+                    project_id=project_id,
+                    name=device_id[:255],
+                    device_id=device_id,
+                    direction="BOTH",
+                    owner_id=user_id,
+                    created_by=user_id,
+                    created_at=first,
                 )
                 .returning(syncs.c.id)
-            )  # fmt: skip
+            )
             conn.execute(runs.update().where(theirs).values(sync_id=new_id))
 
 
@@ -250,9 +264,10 @@ def downgrade() -> None:
             kept[key] = row.owner_id
     latest: set[tuple[int, str, int]] = set()
     for row in conn.execute(
-        sa.select(delivered.c.project_id, delivered.c.device_id, delivered.c.table_id,
-                  delivered.c.user_id).order_by(delivered.c.updated_at.desc())
-    ).all():  # fmt: skip
+        sa.select(
+            delivered.c.project_id, delivered.c.device_id, delivered.c.table_id, delivered.c.user_id
+        ).order_by(delivered.c.updated_at.desc())
+    ).all():
         key = (row.project_id, row.device_id, row.table_id)
         if key in latest:
             conn.execute(
@@ -272,8 +287,9 @@ def downgrade() -> None:
     ).all():
         key = (project_id, device_id)
         if key in first_sync:
-            conn.execute(runs.update().where(runs.c.sync_id == sync_id).values(
-                sync_id=first_sync[key]))  # fmt: skip
+            conn.execute(
+                runs.update().where(runs.c.sync_id == sync_id).values(sync_id=first_sync[key])
+            )
             conn.execute(syncs.delete().where(syncs.c.id == sync_id))
         else:
             first_sync[key] = sync_id
