@@ -1,4 +1,4 @@
-"""Devices and sync history (CSPro's getSyncStatus, RegardingWork's devices)."""
+"""Devices: the registry and their health (RegardingWork's devices), reported and watched live."""
 
 from __future__ import annotations
 
@@ -9,19 +9,12 @@ import strawberry
 
 from gateway.graphql.actions import ProgressInput
 from gateway.graphql.context import Info
-from gateway.graphql.pagination import Connection
-from gateway.graphql.scalars import Long
 from gateway.live.status import device_status_changes
-from gateway.sync import cases, history
 from gateway.sync import devices as domain
-from gateway.sync.exchange import Direction
 from gateway.sync.pending import acknowledge_progress
 
 DeviceStatus = strawberry.enum(
     domain.DeviceStatus, name="DeviceStatus", description="A device's sync health."
-)
-SyncDirection = strawberry.enum(
-    Direction, name="SyncDirection", description="PUT: device to gateway; GET: back."
 )
 
 
@@ -65,64 +58,8 @@ class Device:
         )
 
 
-@strawberry.type(description="One put or get between a device and a service (CSPro).")
-class SyncEvent:
-    time: datetime
-    device_id: str
-    device_name: str
-    username: str = strawberry.field(description="Who synced.")
-    user: str = strawberry.field(description="Whose data.")
-    universe: str = strawberry.field(description="The exchange's filter; empty for all.")
-    direction: SyncDirection
-    partial: bool = strawberry.field(description="The device was not brought fully up to date.")
-
-    @classmethod
-    def from_domain(cls, e: history.SyncEventInfo) -> SyncEvent:
-        return cls(
-            time=e.time,
-            device_id=e.device_id,
-            device_name=e.device_name,
-            username=e.username,
-            user=e.user,
-            universe=e.universe,
-            direction=e.direction,
-            partial=e.partial,
-        )
-
-
-@strawberry.type(description="CSPro's summary: the latest put and get.")
-class SyncSummary:
-    last_put: SyncEvent | None
-    last_get: SyncEvent | None
-    cases_pending_sync: int | None = strawberry.field(
-        description="With a deviceName: records whose current version has not reached it."
-    )
-
-
-@strawberry.type(description="A case (record) whose current version has not reached a device.")
-class PendingCase:
-    key: str
-    position: Long = strawberry.field(description="Log id of its last change.")
-    uuid: str
-
-
-@strawberry.type(description="A case's current version and the exchange that carried it.")
-class CaseStatus:
-    key: str
-    position: Long
-    uuid: str
-    sync_history: list[SyncEvent] = strawberry.field(
-        description="The put or get in which the current version was exchanged with the "
-        "device; empty while it is pending."
-    )
-
-
-def _pending_case(case: cases.PendingCase) -> PendingCase:
-    return PendingCase(key=case.key, position=Long(case.position), uuid=case.uuid)
-
-
-_USER = "user: whose device (omitted: yours); a device is known within its user's devices only."
-_NAMED = (
+USER_HELP = "user: whose device (omitted: yours); a device is known within its user's devices only."
+NAMED_HELP = (
     "deviceName names one of user's devices (omitted user: yours): its deviceId, or any name "
     "it has had; a name several of them have had is BAD_USER_INPUT listing their deviceIds."
 )
@@ -131,15 +68,6 @@ _NAMED = (
 def _rules(info: Info) -> domain.HealthRules:
     settings = info.context.services.settings
     return domain.HealthRules(settings.device_stale_seconds, settings.device_offline_seconds)
-
-
-@strawberry.type(name="SyncService", description="A device that synced, with every name it had.")
-class SyncServiceInfo:
-    user: str = strawberry.field(description="Whose data the device syncs.")
-    device_id: str
-    device_names: list[str]
-    first_sync_time: datetime
-    last_sync_time: datetime
 
 
 @strawberry.type
@@ -154,7 +82,7 @@ class DeviceQuery:
         return [Device.from_domain(d) for d in found]
 
     @strawberry.field(
-        description=f"One device of a user; null when that user has none of this id. {_USER}"
+        description=f"One device of a user; null when that user has none of this id. {USER_HELP}"
     )
     async def device(
         self, info: Info, project: str, device_id: str, user: str | None = None
@@ -169,118 +97,12 @@ class DeviceQuery:
         )
         return Device.from_domain(found) if found else None
 
-    @strawberry.field(
-        description="Records whose current version has not reached the device known as "
-        f"deviceName (pending towards the device; what waits on it is its pendingUp). {_NAMED}"
-    )
-    async def cases_pending_sync(
-        self,
-        info: Info,
-        project: str,
-        device_name: str,
-        user: str | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[PendingCase]:
-        found, more = await cases.cases_pending_sync(
-            info.context.db,
-            info.context.principal,
-            project,
-            device_name,
-            user=user,
-            first=first,
-            after=after,
-        )
-        return Connection.of(((c, _pending_case(case)) for c, case in found), has_next_page=more)
-
-    @strawberry.field(
-        description=f"A case's status towards the device known as deviceName. {_NAMED}"
-    )
-    async def case_status(
-        self, info: Info, project: str, key: str, device_name: str, user: str | None = None
-    ) -> CaseStatus:
-        status = await cases.case_status(
-            info.context.db, info.context.principal, project, key, device_name, user
-        )
-        return CaseStatus(
-            key=status.case.key,
-            position=Long(status.case.position),
-            uuid=status.case.uuid,
-            sync_history=[SyncEvent.from_domain(e) for e in status.sync_history],
-        )
-
-    @strawberry.field(
-        description="The latest put and get: of one device when deviceName is given, else of "
-        f"user's devices when user is given, else of every device you may see. {_NAMED}"
-    )
-    async def sync_summary(
-        self, info: Info, project: str, device_name: str | None = None, user: str | None = None
-    ) -> SyncSummary:
-        db, principal = info.context.db, info.context.principal
-        put = await history.last_event(db, principal, project, Direction.PUT, device_name, user)
-        get = await history.last_event(db, principal, project, Direction.GET, device_name, user)
-        pending = (
-            await cases.pending_count(db, principal, project, device_name, user)
-            if device_name is not None
-            else None
-        )
-        return SyncSummary(
-            last_put=SyncEvent.from_domain(put) if put else None,
-            last_get=SyncEvent.from_domain(get) if get else None,
-            cases_pending_sync=pending,
-        )
-
-    @strawberry.field(
-        description="Sync events, newest first: of one device when deviceName is given, else of "
-        f"user's devices when user is given, else of every device you may see. {_NAMED}"
-    )
-    async def sync_history(
-        self,
-        info: Info,
-        project: str,
-        device_name: str | None = None,
-        user: str | None = None,
-        direction: SyncDirection | None = None,
-        first: int = 50,
-        after: str | None = None,
-    ) -> Connection[SyncEvent]:
-        page = await history.sync_history(
-            info.context.db,
-            info.context.principal,
-            project,
-            device_name=device_name,
-            user=user,
-            direction=direction,
-            first=first,
-            after=after,
-        )
-        return Connection.of(
-            ((e.cursor, SyncEvent.from_domain(e)) for e in page.events),
-            has_next_page=page.has_next_page,
-        )
-
-    @strawberry.field(
-        description="Each device you may see that synced: its names, first and last sync."
-    )
-    async def sync_services(self, info: Info, project: str) -> list[SyncServiceInfo]:
-        services = await history.sync_services(info.context.db, info.context.principal, project)
-        return [
-            SyncServiceInfo(
-                user=s.user,
-                device_id=s.device_id,
-                device_names=s.device_names,
-                first_sync_time=s.first_sync_time,
-                last_sync_time=s.last_sync_time,
-            )
-            for s in services
-        ]
-
 
 @strawberry.type
 class DeviceMutation:
     @strawberry.mutation(
         description="A device's heartbeat: a name (every name is kept), type, version and how "
-        f"many local changes wait to be sent. Answers with the device's health. {_USER}"
+        f"many local changes wait to be sent. Answers with the device's health. {USER_HELP}"
     )
     async def report_device(
         self,
@@ -330,32 +152,6 @@ class DeviceMutation:
             events=info.context.services,
         )
         return True
-
-    @strawberry.mutation(description="Record a sync with another service (CSPro's Dropbox).")
-    async def record_sync_event(
-        self,
-        info: Info,
-        project: str,
-        device_id: str,
-        direction: SyncDirection,
-        device_name: str | None = None,
-        universe: str = "",
-        partial: bool = False,
-        user: str | None = None,
-    ) -> SyncEvent:
-        event = await history.record_sync_event(
-            info.context.db,
-            info.context.principal,
-            project,
-            device_id,
-            direction=direction,
-            device_name=device_name,
-            universe=universe,
-            partial=partial,
-            user=user,
-            events=info.context.services,
-        )
-        return SyncEvent.from_domain(event)
 
 
 @strawberry.type

@@ -11,10 +11,12 @@ from strawberry.types import ExecutionContext
 from gateway.graphql.access import AccessMutation, AccessQuery
 from gateway.graphql.actions import ActionMutation, ActionQuery, ActionSubscription
 from gateway.graphql.caching import ParseOnce
+from gateway.graphql.cases import CaseQuery
 from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery, DeviceSubscription
 from gateway.graphql.errors import ErrorCodes
 from gateway.graphql.hardening import ExecutionWithoutSuggestions
+from gateway.graphql.history import HistoryMutation, HistoryQuery
 from gateway.graphql.inputs import StorableText
 from gateway.graphql.limits import OperationLimits, RequestBudget
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
@@ -35,6 +37,8 @@ class Query(
     ActionQuery,
     RecordQuery,
     DeviceQuery,
+    CaseQuery,
+    HistoryQuery,
     ConflictQuery,
     SyncStatusQuery,
     SyncRunQuery,
@@ -49,6 +53,7 @@ class Mutation(
     ActionMutation,
     PushMutation,
     DeviceMutation,
+    HistoryMutation,
     ConflictMutation,
     SyncRunMutation,
 ):
