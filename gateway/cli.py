@@ -79,6 +79,7 @@ def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
         connection_limits=ConnectionLimits.from_settings(settings),
         server_header=False,
         ws_max_size=settings.ws_max_message_bytes,
+        ws_per_message_deflate=settings.ws_compression,
         **options,
     )
 

@@ -159,6 +159,11 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = Field(
         default=10 * 1024 * 1024, gt=0, description="one WebSocket message (close 1009)"
     )
+    # permessage-deflate keeps a compressor per connection (about 40 KiB each): a server of
+    # mostly idle subscriptions pays that for every one of them.
+    ws_compression: bool = Field(
+        default=False, description="offer permessage-deflate on WebSockets"
+    )
     rate_limit_per_second: float = Field(
         default=50.0, ge=0, description="requests per user or anonymous address; 0: no limit"
     )

@@ -15,7 +15,7 @@ from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed
 
 from gateway.auth.principal import Role
-from tests.support import GatewayServer
+from tests.support import GatewayServer, settings_for
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
 HEARTBEAT = gql("subscription { heartbeat(intervalMs: 100, count: 2) { seq user serverTime } }")
@@ -91,3 +91,17 @@ async def test_bad_subscription_arguments_are_bad_user_input(
                 pytest.fail("no beat for a refused subscription")
     assert caught.value.errors is not None
     assert caught.value.errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_compression_is_negotiated_only_when_enabled(
+    migrated_url: str, compression: bool
+) -> None:
+    """permessage-deflate costs every connection a compressor: off unless the setting asks."""
+    settings = settings_for(migrated_url, ws_compression=compression)
+    with GatewayServer.running(settings) as server:
+        # The client offers permessage-deflate (websockets does by default).
+        async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+            assert ws.response is not None
+            extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    assert ("permessage-deflate" in extensions) is compression
