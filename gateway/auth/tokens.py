@@ -13,6 +13,7 @@ from gateway.settings import Settings, SettingsError
 
 # Tolerated clock difference between the token issuer and the gateway.
 _LEEWAY_SECONDS = 5
+_MAX_VERIFIED = 10_000  # tokens remembered; forgotten all at once beyond
 MAX_USER_ID = 255  # what the users table holds
 
 
@@ -35,6 +36,7 @@ class TokenService:
             self._sign_key = settings.jwt_private_key
         else:
             raise SettingsError("no JWT key: set GATEWAY_JWT_SECRET or GATEWAY_JWT_PUBLIC_KEY")
+        self._verified: dict[str, Principal] = {}  # token -> whom it names, until it expires
 
     def issue(self, user_id: str, role: Role, ttl: timedelta | None = None) -> str:
         if not self._sign_key:
@@ -55,7 +57,21 @@ class TokenService:
         return jwt.encode(claims, self._sign_key, algorithm=self.algorithm)
 
     def verify(self, token: str) -> Principal:
-        """The caller a token names, or ``Unauthenticated`` saying what is wrong with it."""
+        """The caller a token names, or ``Unauthenticated`` saying what is wrong with it. A
+        token verified before is not decoded again until it expires (clients send the same
+        token with every request; decoding is a signature check)."""
+        known = self._verified.get(token)
+        if known is not None and known.expires_at is not None:
+            if datetime.now(UTC) < known.expires_at + timedelta(seconds=_LEEWAY_SECONDS):
+                return known
+            del self._verified[token]
+        principal = self._decode(token)
+        if len(self._verified) >= _MAX_VERIFIED:
+            self._verified.clear()
+        self._verified[token] = principal
+        return principal
+
+    def _decode(self, token: str) -> Principal:
         try:
             claims = jwt.decode(
                 token,

@@ -38,9 +38,12 @@ class AccessGrant:
 class Me:
     id: str
     role: Role
-    grants: list[AccessGrant] = strawberry.field(
-        description="Grants the caller gave and grants the caller received."
-    )
+
+    @strawberry.field(description="Grants the caller gave and grants the caller received.")
+    async def grants(self, info: Info) -> list[AccessGrant]:
+        # Looked up only when asked for: ``me { id }`` costs no query.
+        found = await domain.grants_involving(info.context.db, self.id)
+        return [AccessGrant.from_domain(g) for g in found]
 
 
 @strawberry.type
@@ -48,12 +51,7 @@ class AccessQuery:
     @strawberry.field(description="Who the token says you are, and your access grants.")
     async def me(self, info: Info) -> Me:
         principal = info.context.principal
-        grants = await domain.grants_involving(info.context.db, principal.user_id)
-        return Me(
-            id=principal.user_id,
-            role=principal.role,
-            grants=[AccessGrant.from_domain(g) for g in grants],
-        )
+        return Me(id=principal.user_id, role=principal.role)
 
 
 @strawberry.type

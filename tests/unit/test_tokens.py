@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -137,3 +138,14 @@ def test_no_key_is_a_settings_error() -> None:
 )
 def test_bearer_token_parsing(header: str | None, token: str | None) -> None:
     assert bearer_token(header) == token
+
+
+def test_a_token_verified_while_valid_is_still_refused_once_it_expired() -> None:
+    """Verified tokens are remembered, but only until they expire (5 s of leeway)."""
+    tokens = hs256()
+    token = tokens.issue("alice", Role.PATIENT, ttl=timedelta(seconds=-3.9))
+    assert tokens.verify(token).user_id == "alice"  # within the leeway
+    assert tokens.verify(token).user_id == "alice"  # remembered
+    time.sleep(1.2)  # past the leeway now
+    with pytest.raises(Unauthenticated, match="expired"):
+        tokens.verify(token)
