@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.arguments import InputContext
 
 from gateway.errors import BadUserInput
 from gateway.graphql.context import Info
@@ -45,20 +47,28 @@ class ActionInput:
         "of the record since is a conflict; without it, changes the device has not received.",
     )
 
-    def to_domain(self) -> IncomingAction:
-        return IncomingAction(
-            table=self.table,
-            user=self.user,
-            action=self.action,
-            record_id=self.record_id,
-            json_data=self.json_data,
-            time=self.time,
-            order=self.order,
-            sample_time=self.sample_time,
-            source=self.source,
-            author=self.author,
-            base_version=self.base_version,
-        )
+
+def _incoming_action(_: type, value: Mapping[str, Any], context: InputContext) -> IncomingAction:
+    """writeActions' input path: graphql-core has already coerced and checked every field of
+    every action, so each becomes the domain's action at once. Strawberry's own conversion
+    (an ActionInput per action, field by field) cost about 30 ms per 1,000 actions."""
+    return IncomingAction(
+        table=value["table"],
+        user=value["user"],
+        action=value["action"],
+        record_id=value["recordId"],
+        json_data=value.get("jsonData"),
+        time=value["time"],
+        order=value["order"],
+        sample_time=value.get("sampleTime"),
+        source=value.get("source"),
+        author=value.get("author"),
+        base_version=value.get("baseVersion"),
+    )
+
+
+# An ActionInput argument arrives as an IncomingAction (see _incoming_action).
+ActionInput.__strawberry_definition__.from_input = _incoming_action
 
 
 @strawberry.input(description="Where a reader is in one table: a cursor the gateway returned.")
@@ -340,7 +350,7 @@ class ActionMutation:
             info.context.principal,
             writer.WriteRequest(
                 project=project,
-                actions=[a.to_domain() for a in actions],
+                actions=cast("list[IncomingAction]", actions),
                 user=user,
                 device_id=device_id,
                 include_tables=include_tables,
