@@ -34,7 +34,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,8 @@ from common import (
     check,
     create_database,
     drop_database,
+    stop,
+    wait_answering,
     with_database,
 )
 from websockets.asyncio.client import ClientConnection
@@ -173,43 +175,30 @@ class Gateway:
 
 
 @asynccontextmanager
-async def running_gateway(database_url: str) -> AsyncIterator[Gateway]:
-    """``gateway serve`` in a subprocess, once /readyz answers 200; terminated on exit."""
+async def running_gateway(
+    database_url: str, settings: Mapping[str, str] | None = None
+) -> AsyncIterator[Gateway]:
+    """``gateway serve`` in a subprocess, once /readyz answers 200; terminated on exit.
+    ``settings`` adds ``GATEWAY_*`` variables to its environment."""
     port = free_port()
     env = os.environ | {
         "GATEWAY_DATABASE_URL": database_url,
         "GATEWAY_JWT_SECRET": JWT_SECRET,
         # The benchmark's clients are the load: the per-user rate limit would measure itself.
         "GATEWAY_RATE_LIMIT_PER_SECOND": "0",
+        **(settings or {}),
     }
     process = await asyncio.create_subprocess_exec(
         *gateway_command(port), env=env, stdout=asyncio.subprocess.DEVNULL
     )
+    ready = f"http://127.0.0.1:{port}/readyz"
     try:
-        await wait_ready(process, f"http://127.0.0.1:{port}/readyz")
+        await wait_answering(
+            process, "the gateway", lambda http: http.get(ready), START_TIMEOUT_SECONDS
+        )
         yield Gateway(pid=process.pid, port=port)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), STOP_TIMEOUT_SECONDS)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-
-
-async def wait_ready(process: asyncio.subprocess.Process, url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    async with httpx.AsyncClient(timeout=2) as http:
-        while True:
-            if process.returncode is not None:
-                raise RuntimeError(f"the gateway exited with {process.returncode} (see above)")
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get(url)).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway was not ready within {START_TIMEOUT_SECONDS} s")
-            await asyncio.sleep(0.1)
+        await stop(process, STOP_TIMEOUT_SECONDS)
 
 
 class GraphQLClient:

@@ -43,6 +43,7 @@ from common import (
     check,
     create_database,
     drop_database,
+    markdown_table,
     with_database,
 )
 
@@ -313,17 +314,7 @@ async def run(admin_url: str, total: int) -> list[Measure]:
 def table(measures: list[Measure]) -> str:
     header = ("measure", "count", "seconds", "per second")
     rows = [(m.name, f"{m.count:,}", f"{m.seconds:.3f}", f"{m.rate:,.0f}") for m in measures]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        padded = [
-            cell.ljust(width) if i == 0 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
-    return "\n".join([line(header), rule, *(line(row) for row in rows)])
+    return markdown_table(header, rows)
 
 
 def parse_args() -> argparse.Namespace:
