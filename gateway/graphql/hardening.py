@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from gateway.graphql.execution import FlatLists
 
 
-class ExecutionWithoutSuggestions(StrawberryGraphQLCoreExecutionContext):
+class ExecutionWithoutSuggestions(FlatLists):
     """Coerces variables (``Value 'X' does not exist in 'E' enum``) without suggestions, for
     queries, mutations and subscriptions alike."""
 

@@ -15,6 +15,7 @@ from gateway.graphql.cases import CaseQuery
 from gateway.graphql.conflicts import ConflictMutation, ConflictQuery
 from gateway.graphql.devices import DeviceMutation, DeviceQuery, DeviceSubscription
 from gateway.graphql.errors import ErrorCodes
+from gateway.graphql.execution import FlatLists
 from gateway.graphql.hardening import ExecutionWithoutSuggestions
 from gateway.graphql.history import HistoryMutation, HistoryQuery
 from gateway.graphql.inputs import StorableText
@@ -99,7 +100,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             StorableText,
             ErrorCodes,
         ],
-        execution_context_class=ExecutionWithoutSuggestions if hardened else None,
+        execution_context_class=ExecutionWithoutSuggestions if hardened else FlatLists,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
 

@@ -1,0 +1,152 @@
+"""Lists of plain objects completed in one loop.
+
+graphql-core completes every field of every item of a list one by one: a page of 1,000 actions
+is 11,000 resolver calls, each through Strawberry's wrapper, ``complete_value`` and a path entry,
+which made GraphQL most of a pull's cost. When the items of a list are objects whose selected
+fields are all plain attributes (Strawberry's default resolver, no arguments) of scalar or enum
+type, and the selection uses no ``@defer`` or ``@stream``, ``FlatLists`` builds the list's
+values itself: per item, each field's attribute coerced by its type, as graphql-core would.
+Everything else (nested objects, resolvers, a null in a non-null field, a value its type refuses)
+goes through graphql-core's own completion, which reports errors as it always does; the
+attributes are read again from the same objects, so doing so has no effect of its own.
+``tests/api/test_flat_lists.py`` checks that both ways give the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    Undefined,
+)
+from graphql.pyutils import Path
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+# (response key, attribute, coerce, non-null); attribute None: ``__typename``
+_Column = tuple[str, str | None, Callable[[Any], Any], bool]
+
+ENABLED = True  # off: graphql-core completes every list (the differential test compares)
+
+
+class _Fallback(Exception):
+    """This list is graphql-core's to complete."""
+
+
+class FlatLists(StrawberryGraphQLCoreExecutionContext):
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: Any,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        if ENABLED and type(result) is list and not _middleware(self):
+            columns = self._flat_columns(return_type, field_details_list, path)
+            if columns is not None:
+                item_type, nullable, plan = columns
+                try:
+                    return _complete_rows(result, item_type, nullable, plan, info)
+                except _Fallback:
+                    pass
+        return super().complete_list_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _flat_columns(
+        self, return_type: GraphQLList[GraphQLOutputType], field_details_list: Any, path: Path
+    ) -> tuple[GraphQLObjectType, bool, Sequence[_Column]] | None:
+        item_type = return_type.of_type
+        nullable = not isinstance(item_type, GraphQLNonNull)
+        if isinstance(item_type, GraphQLNonNull):
+            item_type = item_type.of_type
+        if not isinstance(item_type, GraphQLObjectType):
+            return None
+        if self.get_stream_usage(field_details_list, path) is not None:
+            return None
+        grouped, new_defer_usages, _ = self.collect_subfields(item_type, field_details_list)
+        if new_defer_usages:
+            return None
+        plan: list[_Column] = []
+        for key, details in grouped.items():
+            node = details[0].node
+            name = node.name.value
+            if name == "__typename":
+                plan.append((key, None, _constant(item_type.name), True))
+                continue
+            field = item_type.fields.get(name)
+            if field is None or any(d.node.arguments for d in details):
+                return None
+            if not getattr(field.resolve, "_is_default", False):
+                return None  # a resolver of its own
+            definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            python_name = getattr(definition, "python_name", None)
+            field_type = field.type
+            non_null = isinstance(field_type, GraphQLNonNull)
+            if non_null:
+                field_type = field_type.of_type
+            if python_name is None or not isinstance(
+                field_type, (GraphQLScalarType, GraphQLEnumType)
+            ):
+                return None
+            plan.append((key, python_name, field_type.coerce_output_value, non_null))
+        return item_type, nullable, plan
+
+
+def _middleware(context: FlatLists) -> bool:
+    """Whether resolvers are wrapped in middleware (whose effects this path would skip)."""
+    manager = context.middleware_manager
+    return manager is not None and bool(manager.middlewares)
+
+
+def _constant(value: str) -> Callable[[Any], Any]:
+    return lambda _: value
+
+
+def _complete_rows(
+    items: list[Any],
+    item_type: GraphQLObjectType,
+    nullable: bool,
+    plan: Sequence[_Column],
+    info: GraphQLResolveInfo,
+) -> list[dict[str, Any] | None]:
+    is_type_of = item_type.is_type_of
+    rows: list[dict[str, Any] | None] = []
+    append = rows.append
+    try:
+        for item in items:
+            if item is None:
+                if not nullable:
+                    raise _Fallback
+                append(None)
+                continue
+            if is_type_of is not None and not is_type_of(item, info):
+                raise _Fallback
+            row: dict[str, Any] = {}
+            for key, attribute, coerce, non_null in plan:
+                value = item if attribute is None else getattr(item, attribute)
+                if value is None:
+                    if non_null:
+                        raise _Fallback
+                    row[key] = None
+                    continue
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
+                    raise _Fallback
+                row[key] = coerced
+            append(row)
+    except _Fallback:
+        raise
+    except Exception as exc:  # a value its type refuses: graphql-core reports it
+        raise _Fallback from exc
+    return rows
