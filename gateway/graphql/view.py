@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 from starlette.requests import Request
@@ -330,6 +331,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
             exchange.status = 500 if failed else 400
         return response
+
+    def encode_json(self, data: object) -> str | bytes:
+        # orjson writes a page of 1,000 actions several times faster than json.dumps.
+        try:
+            return orjson.dumps(data)
+        except TypeError:  # what orjson refuses (a lone surrogate echoed in an error): as before
+            return super().encode_json(data)
 
     def create_response(
         self,
