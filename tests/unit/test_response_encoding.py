@@ -15,3 +15,7 @@ def test_answers_are_json_and_unencodable_text_falls_back() -> None:
     # A lone surrogate (it cannot be UTF-8) is escaped as JSON allows, not an error.
     echoed = {"errors": [{"message": "no operation named '\ud800'"}]}
     assert json.loads(view.encode_json(echoed)) == echoed
+
+
+def test_answers_are_text_for_websocket_text_frames() -> None:
+    assert isinstance(GatewayGraphQL(schema, graphiql=False).encode_json({"data": None}), str)
