@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import require_manage, visible_users
+from gateway.auth.access import may_see_user, require_manage, visible_users
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.db.models import Sync, SyncRun
+from gateway.db.models import Project, Sync, SyncRun
 from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.projects import require_project
 from gateway.sync.runs.lifecycle import (
@@ -23,8 +23,15 @@ from gateway.sync.runs.lifecycle import (
     start_run,
     update_run,
 )
-from gateway.sync.runs.loading import load_run, runs_query, to_runs
-from gateway.sync.runs.model import Counters, RunInfo, RunPage, SyncRunStatus, TriggerReason
+from gateway.sync.runs.loading import runs_query, to_runs
+from gateway.sync.runs.model import (
+    Counters,
+    RunInfo,
+    RunPage,
+    SyncRunStatus,
+    TriggerReason,
+    to_run,
+)
 from gateway.sync.runs.paging import SortOrder, paginate, requested_page
 from gateway.sync.runs.syncs import may_see, visible_sync
 
@@ -138,11 +145,23 @@ async def _manage(
 
 
 async def get_run(db: Database, principal: Principal, run_id: int) -> RunInfo:
+    """One run, with its project in the same query (a lookup by id is the hot read of run
+    dashboards); NOT_FOUND when the caller may not see it."""
     async with db.session() as session:
-        run = await load_run(session, run_id)
-        if run is None or not await may_see(session, principal, run.project_id, run.owner):
+        row = (
+            await session.execute(
+                runs_query()
+                .add_columns(Project)
+                .join(Project, Project.id == SyncRun.project_id)  # type: ignore[arg-type]
+                .where(SyncRun.id == run_id)
+            )
+        ).first()
+        if row is None:
             raise no_run(run_id)
-        return run
+        run, owner, project = row
+        if not await may_see_user(session, principal, project, owner):
+            raise no_run(run_id)
+        return to_run(run, owner)
 
 
 async def list_runs(
