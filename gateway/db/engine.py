@@ -24,8 +24,9 @@ _IMMEDIATE = "gateway_sqlite_immediate"
 
 
 class Database:
-    """Owns the engine. ``session()`` is for reads; ``transaction()`` for writes, committed
-    whole or rolled back whole."""
+    """Owns the engine. ``session()`` is for reads, ``lookup()`` for reads that need no
+    transaction, ``snapshot()`` for reads that must agree; ``transaction()`` for writes,
+    committed whole or rolled back whole."""
 
     def __init__(
         self, url: str, *, echo: bool = False, idle_in_transaction_timeout_ms: int = 60_000
@@ -52,12 +53,21 @@ class Database:
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._lookup = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
         # Same pool; on SQLite its transactions begin with the write lock (see below).
         self.write_engine: AsyncEngine = self.engine.execution_options(**{_IMMEDIATE: True})
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
 
     def session(self) -> AsyncSession:
         return self._reader()
+
+    def lookup(self) -> AsyncSession:
+        """A session for reads that need no transaction (a lookup by id): each statement runs
+        on its own, without the BEGIN and ROLLBACK round trips, and sees what was committed
+        when it ran. Not for statements whose answers must agree with each other."""
+        return self._lookup()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
