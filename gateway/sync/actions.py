@@ -33,7 +33,7 @@ class IncomingAction:
     base_version: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: see LogEntry (one per action delivered)
 class DeliveredAction:
     """One action as a reader receives it, possibly merged from several in the log."""
 

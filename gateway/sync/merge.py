@@ -19,7 +19,9 @@ from gateway.sync.actions import ActionType
 from gateway.sync.cursor import Position
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (like the other value objects): one is built per action read, and a frozen
+# dataclass's __init__ costs three times as much. Nothing changes one after it is built.
+@dataclass(slots=True)
 class LogEntry:
     position: Position
     table: str

@@ -380,19 +380,19 @@ def _first_after(entries: Sequence[LogEntry], max_time: int | None) -> int | Non
 
 def _deliver(entry: LogEntry, scope: _Scope) -> DeliveredAction:
     own = scope.device_id is not None and entry.device_id == scope.device_id
-    return DeliveredAction(
-        table=entry.table,
-        user=scope.user,
-        action=entry.action,
-        record_id=entry.record_id,
-        json_data=entry.json_data,
-        sample_time=entry.sample_time,
-        time=entry.time,
-        order=entry.order,
-        source=REMOTE if own else LOCAL,
-        author=entry.author,
-        device_id=entry.device_id,
-        position=entry.position.id,
+    return DeliveredAction(  # by position: one per action delivered
+        entry.table,
+        scope.user,
+        entry.action,
+        entry.record_id,
+        entry.json_data,
+        entry.sample_time,
+        entry.time,
+        entry.order,
+        REMOTE if own else LOCAL,
+        entry.author,
+        entry.device_id,
+        entry.position.id,
     )
 
 
