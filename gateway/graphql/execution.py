@@ -4,10 +4,11 @@ graphql-core completes every field of every item of a list one by one: a page of
 is 11,000 resolver calls, each through Strawberry's wrapper, ``complete_value`` and a path entry,
 which made GraphQL most of a pull's cost. When the items of a list are objects whose selected
 fields are all plain attributes (Strawberry's default resolver, no arguments) of scalar or enum
-type, and the selection uses no ``@defer`` or ``@stream``, ``FlatLists`` builds the list's
-values itself: per item, each field's attribute coerced by its type, as graphql-core would.
-Everything else (nested objects, resolvers, a null in a non-null field, a value its type refuses)
-goes through graphql-core's own completion, which reports errors as it always does; the
+type, or objects selected the same way (a connection's edges and their nodes), and the selection
+uses no ``@defer`` or ``@stream``, ``FlatLists`` builds the list's values itself: per item,
+each field's attribute coerced by its type, as graphql-core would.
+Everything else (resolvers, lists within items, a null in a non-null field, a value its type
+refuses) goes through graphql-core's own completion, which reports errors as it always does; the
 attributes are read again from the same objects, so doing so has no effect of its own.
 ``tests/api/test_flat_lists.py`` checks that both ways give the same answers.
 """
@@ -31,8 +32,10 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-# (response key, attribute, coerce, non-null); attribute None: ``__typename``
-_Column = tuple[str, str | None, Callable[[Any], Any], bool]
+# (response key, attribute, coerce, non-null, nested plan): attribute None is ``__typename``;
+# a nested plan (an object's own fields) comes with coerce None.
+_Column = tuple[str, str | None, Callable[[Any], Any] | None, bool, "_Plan | None"]
+_Plan = tuple[GraphQLObjectType, Sequence[_Column]]
 
 ENABLED = True  # off: graphql-core completes every list (the differential test compares)
 
@@ -52,11 +55,11 @@ class FlatLists(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         if ENABLED and type(result) is list and not _middleware(self):
-            columns = self._flat_columns(return_type, field_details_list, path)
-            if columns is not None:
-                item_type, nullable, plan = columns
+            flat = self._flat_columns(return_type, field_details_list, path)
+            if flat is not None:
+                nullable, plan = flat
                 try:
-                    return _complete_rows(result, item_type, nullable, plan, info)
+                    return _complete_rows(result, nullable, plan, info)
                 except _Fallback:
                     pass
         return super().complete_list_value(
@@ -65,7 +68,7 @@ class FlatLists(StrawberryGraphQLCoreExecutionContext):
 
     def _flat_columns(
         self, return_type: GraphQLList[GraphQLOutputType], field_details_list: Any, path: Path
-    ) -> tuple[GraphQLObjectType, bool, Sequence[_Column]] | None:
+    ) -> tuple[bool, _Plan] | None:
         item_type = return_type.of_type
         nullable = not isinstance(item_type, GraphQLNonNull)
         if isinstance(item_type, GraphQLNonNull):
@@ -74,33 +77,44 @@ class FlatLists(StrawberryGraphQLCoreExecutionContext):
             return None
         if self.get_stream_usage(field_details_list, path) is not None:
             return None
-        grouped, new_defer_usages, _ = self.collect_subfields(item_type, field_details_list)
+        plan = self._plan(item_type, field_details_list)
+        return None if plan is None else (nullable, plan)
+
+    def _plan(self, object_type: GraphQLObjectType, field_details_list: Any) -> _Plan | None:
+        """How to build an object's value from its attributes; None when one of its selected
+        fields is not plain (a resolver, arguments, a list, something deferred)."""
+        grouped, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
         if new_defer_usages:
             return None
-        plan: list[_Column] = []
+        columns: list[_Column] = []
         for key, details in grouped.items():
-            node = details[0].node
-            name = node.name.value
+            name = details[0].node.name.value
             if name == "__typename":
-                plan.append((key, None, _constant(item_type.name), True))
+                columns.append((key, None, _constant(object_type.name), True, None))
                 continue
-            field = item_type.fields.get(name)
+            field = object_type.fields.get(name)
             if field is None or any(d.node.arguments for d in details):
                 return None
             if not getattr(field.resolve, "_is_default", False):
                 return None  # a resolver of its own
             definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
             python_name = getattr(definition, "python_name", None)
+            if python_name is None:
+                return None
             field_type = field.type
             non_null = isinstance(field_type, GraphQLNonNull)
             if non_null:
                 field_type = field_type.of_type
-            if python_name is None or not isinstance(
-                field_type, (GraphQLScalarType, GraphQLEnumType)
-            ):
-                return None
-            plan.append((key, python_name, field_type.coerce_output_value, non_null))
-        return item_type, nullable, plan
+            if isinstance(field_type, (GraphQLScalarType, GraphQLEnumType)):
+                columns.append((key, python_name, field_type.coerce_output_value, non_null, None))
+            elif isinstance(field_type, GraphQLObjectType):
+                nested = self._plan(field_type, details)
+                if nested is None:
+                    return None
+                columns.append((key, python_name, None, non_null, nested))
+            else:
+                return None  # a list or an abstract type
+        return object_type, columns
 
 
 def _middleware(context: FlatLists) -> bool:
@@ -114,13 +128,8 @@ def _constant(value: str) -> Callable[[Any], Any]:
 
 
 def _complete_rows(
-    items: list[Any],
-    item_type: GraphQLObjectType,
-    nullable: bool,
-    plan: Sequence[_Column],
-    info: GraphQLResolveInfo,
+    items: list[Any], nullable: bool, plan: _Plan, info: GraphQLResolveInfo
 ) -> list[dict[str, Any] | None]:
-    is_type_of = item_type.is_type_of
     rows: list[dict[str, Any] | None] = []
     append = rows.append
     try:
@@ -129,24 +138,33 @@ def _complete_rows(
                 if not nullable:
                     raise _Fallback
                 append(None)
-                continue
-            if is_type_of is not None and not is_type_of(item, info):
-                raise _Fallback
-            row: dict[str, Any] = {}
-            for key, attribute, coerce, non_null in plan:
-                value = item if attribute is None else getattr(item, attribute)
-                if value is None:
-                    if non_null:
-                        raise _Fallback
-                    row[key] = None
-                    continue
-                coerced = coerce(value)
-                if coerced is None or coerced is Undefined:
-                    raise _Fallback
-                row[key] = coerced
-            append(row)
+            else:
+                append(_value(item, plan, info))
     except _Fallback:
         raise
     except Exception as exc:  # a value its type refuses: graphql-core reports it
         raise _Fallback from exc
     return rows
+
+
+def _value(item: Any, plan: _Plan, info: GraphQLResolveInfo) -> dict[str, Any]:
+    object_type, columns = plan
+    is_type_of = object_type.is_type_of
+    if is_type_of is not None and not is_type_of(item, info):
+        raise _Fallback
+    row: dict[str, Any] = {}
+    for key, attribute, coerce, non_null, nested in columns:
+        value = item if attribute is None else getattr(item, attribute)
+        if value is None:
+            if non_null:
+                raise _Fallback
+            row[key] = None
+        elif nested is not None:
+            row[key] = _value(value, nested, info)
+        else:
+            assert coerce is not None
+            coerced = coerce(value)
+            if coerced is None or coerced is Undefined:
+                raise _Fallback
+            row[key] = coerced
+    return row
