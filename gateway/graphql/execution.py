@@ -4,10 +4,11 @@ graphql-core completes every field of every item of a list one by one: a page of
 is 11,000 resolver calls, each through Strawberry's wrapper, ``complete_value`` and a path entry,
 which made GraphQL most of a pull's cost. When the items of a list are objects whose selected
 fields are all plain attributes (Strawberry's default resolver, no arguments) of scalar or enum
-type, or objects selected the same way (a connection's edges and their nodes), and the selection
+type (or plain methods of the type, like ``DatabaseAction.data``), or objects selected the same
+way (a connection's edges and their nodes), and the selection
 uses no ``@defer`` or ``@stream``, ``FlatLists`` builds the list's values itself: per item,
 each field's attribute coerced by its type, as graphql-core would.
-Everything else (resolvers, lists within items, a null in a non-null field, a value its type
+Everything else (other resolvers, lists within items, a null in a non-null field, a value its type
 refuses) goes through graphql-core's own completion, which reports errors as it always does; the
 attributes are read again from the same objects, so doing so has no effect of its own.
 ``tests/api/test_flat_lists.py`` checks that both ways give the same answers.
@@ -15,7 +16,9 @@ attributes are read again from the same objects, so doing so has no effect of it
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -32,9 +35,9 @@ from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-# (response key, attribute, coerce, non-null, nested plan): attribute None is ``__typename``;
-# a nested plan (an object's own fields) comes with coerce None.
-_Column = tuple[str, str | None, Callable[[Any], Any] | None, bool, "_Plan | None"]
+# (response key, read the value from the item, coerce, non-null, nested plan): a nested plan
+# (an object's own fields) comes with coerce None.
+_Column = tuple[str, Callable[[Any], Any], Callable[[Any], Any] | None, bool, "_Plan | None"]
 _Plan = tuple[GraphQLObjectType, Sequence[_Column]]
 
 ENABLED = True  # off: graphql-core completes every list (the differential test compares)
@@ -90,28 +93,30 @@ class FlatLists(StrawberryGraphQLCoreExecutionContext):
         for key, details in grouped.items():
             name = details[0].node.name.value
             if name == "__typename":
-                columns.append((key, None, _constant(object_type.name), True, None))
+                columns.append((key, _constant(object_type.name), _same, True, None))
                 continue
             field = object_type.fields.get(name)
             if field is None or any(d.node.arguments for d in details):
                 return None
-            if not getattr(field.resolve, "_is_default", False):
-                return None  # a resolver of its own
             definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            python_name = getattr(definition, "python_name", None)
-            if python_name is None:
+            if definition is None:
                 return None
+            read: Callable[[Any], Any] | None = attrgetter(definition.python_name)
+            if not getattr(field.resolve, "_is_default", False):
+                read = _plain_method(definition)
+                if read is None:
+                    return None  # a resolver that needs more than the object
             field_type = field.type
             non_null = isinstance(field_type, GraphQLNonNull)
             if non_null:
                 field_type = field_type.of_type
             if isinstance(field_type, (GraphQLScalarType, GraphQLEnumType)):
-                columns.append((key, python_name, field_type.coerce_output_value, non_null, None))
+                columns.append((key, read, field_type.coerce_output_value, non_null, None))
             elif isinstance(field_type, GraphQLObjectType):
                 nested = self._plan(field_type, details)
                 if nested is None:
                     return None
-                columns.append((key, python_name, None, non_null, nested))
+                columns.append((key, read, None, non_null, nested))
             else:
                 return None  # a list or an abstract type
         return object_type, columns
@@ -125,6 +130,28 @@ def _middleware(context: FlatLists) -> bool:
 
 def _constant(value: str) -> Callable[[Any], Any]:
     return lambda _: value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _plain_method(definition: Any) -> Callable[[Any], Any] | None:
+    """A field's resolver when it is a plain method of the type: synchronous, no arguments,
+    nothing but ``self`` (no info, no root), no field extensions or permissions."""
+    resolver = getattr(definition, "base_resolver", None)
+    if (
+        resolver is None
+        or resolver.is_async
+        or resolver.arguments
+        or definition.extensions
+        or getattr(definition, "permission_classes", None)
+        or resolver.self_parameter is None
+        or len(inspect.signature(resolver.wrapped_func).parameters) != 1
+    ):
+        return None
+    method: Callable[[Any], Any] = resolver.wrapped_func
+    return method
 
 
 def _complete_rows(
@@ -153,8 +180,8 @@ def _value(item: Any, plan: _Plan, info: GraphQLResolveInfo) -> dict[str, Any]:
     if is_type_of is not None and not is_type_of(item, info):
         raise _Fallback
     row: dict[str, Any] = {}
-    for key, attribute, coerce, non_null, nested in columns:
-        value = item if attribute is None else getattr(item, attribute)
+    for key, read, coerce, non_null, nested in columns:
+        value = read(item)
         if value is None:
             if non_null:
                 raise _Fallback
