@@ -1,15 +1,9 @@
 """Telling live readers that actions committed.
 
 SQLite (one process): wake the local hub directly. PostgreSQL (any number of replicas): each
-committed change is a NOTIFY; every replica holds one LISTEN connection (not one per
+committed batch sends one NOTIFY; every replica holds one LISTEN connection (not one per
 subscriber) and wakes its own hub. When that connection drops, the replica reconnects and wakes
 every subscriber, since a wake-up may have been lost meanwhile.
-
-A replica sends its NOTIFYs off the reply path: announcements are queued and a background task
-sends what has gathered (identical ones once) in one transaction, so a write answers without
-waiting for them and announcements made together (a write's actions, its run and the status
-change) cost one round trip. A wake-up is only "look again": one lost or late (the queue is
-per replica, not durable) delays subscribers until their periodic re-read, never an action.
 """
 
 from __future__ import annotations
@@ -117,9 +111,6 @@ class PostgresAnnouncer:
         self._max_backoff = max_backoff_seconds
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
-        self._outbox: list[str] = []  # payloads waiting for the sender
-        self._queued = asyncio.Event()
-        self._sender: asyncio.Task[None] | None = None
 
     async def announce(self, project_id: int, user: str, table_ids: Collection[int]) -> None:
         await self._notify(encode(project_id, user, table_ids))
@@ -137,47 +128,17 @@ class PostgresAnnouncer:
         await self._notify(f"{_ACCESS}{project_id}")
 
     async def _notify(self, payload: str) -> None:
-        if self._sender is None:  # not started (tools, tests): at once
-            await self._send([payload])
-            return
-        self._outbox.append(payload)
-        self._queued.set()
-
-    async def _send(self, payloads: list[str]) -> None:
         async with self._db.engine.connect() as conn:
             await conn.execute(
-                text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
-                {"channel": CHANNEL, "payloads": payloads},
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": CHANNEL, "payload": payload},
             )
             await conn.commit()
 
-    async def _send_forever(self) -> None:
-        while True:
-            await self._queued.wait()
-            await self._flush()
-
-    async def _flush(self) -> None:
-        self._queued.clear()
-        payloads, self._outbox = list(dict.fromkeys(self._outbox)), []
-        if not payloads:
-            return
-        try:
-            await self._send(payloads)
-        except asyncio.CancelledError:  # stopping: stop() sends them
-            self._outbox[:0] = payloads
-            raise
-        except Exception:
-            # Committed all the same: subscribers see it at their next periodic re-read.
-            logger.exception("could not send %d notification(s)", len(payloads))
-
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever(), name="gateway-listen")
-        self._sender = asyncio.create_task(self._send_forever(), name="gateway-notify")
 
     async def stop(self) -> None:
-        await cancelled(self._sender)
-        self._sender = None
-        await self._flush()  # what was announced before the stop still goes out
         await cancelled(self._task)
 
     async def _watch(self, conn: asyncpg.Connection, closed: asyncio.Event) -> None:
