@@ -9,9 +9,17 @@ from sqlalchemy import func, select, text
 
 from gateway.db import Database
 from gateway.db.models import Action
-from gateway.sync.reader import ReadFilter, ReadRequest, read_actions
 from gateway.sync.writer import WriteRequest, write_in_transaction
-from tests.support.sync import ALICE, PROJECT, act, make_study, read_all, rid, write
+from tests.support.sync import (
+    ALICE,
+    PROJECT,
+    act,
+    make_study,
+    race_writers_and_readers,
+    read_all,
+    rid,
+    write,
+)
 
 
 async def test_reader_waits_for_an_older_open_transaction_and_then_gets_it_once(
@@ -58,67 +66,13 @@ async def test_gateway_connections_end_transactions_left_idle(postgres_db: Datab
     assert (timeout, plans) == ("1min", "force_custom_plan")
 
 
-class _Rollback(Exception):
-    pass
-
-
 async def test_concurrent_writers_and_readers_lose_nothing_and_repeat_nothing(
     db: Database,
 ) -> None:
     """Writers with random delays before commit, some rolling back; readers paging from their
     progress until the writers stop. Each reader gets exactly the committed set, once."""
     await make_study(db)
-    rng = random.Random(20261122)
-    committed: set[str] = set()
-    writers_done = asyncio.Event()
-
-    async def writer(w: int) -> None:
-        for b in range(12):
-            numbers = [w * 100_000 + b * 10 + k + 1 for k in range(rng.randint(1, 4))]
-            actions = [act("notes", "INSERT", n, time=n, text=f"w{w}") for n in numbers]
-            try:
-                async with db.transaction() as session:
-                    await write_in_transaction(
-                        session, ALICE, WriteRequest(PROJECT, actions, device_id=f"writer-{w}")
-                    )
-                    await asyncio.sleep(rng.uniform(0, 0.03))
-                    if rng.random() < 0.2:
-                        raise _Rollback
-            except _Rollback:
-                continue
-            committed.update(rid(n) for n in numbers)
-
-    async def reader() -> list[str]:
-        progress: dict[str, str] = {}
-        seen: list[str] = []
-        while True:
-            last_round = writers_done.is_set()
-            batch = await read_actions(
-                db,
-                ALICE,
-                ReadRequest(
-                    PROJECT,
-                    device_id="reader",
-                    progress=progress,
-                    filter=ReadFilter(include_tables=["notes"]),
-                    max_count=rng.randint(1, 7),
-                ),
-                max_batch=1000,
-            )
-            seen += [a.record_id for a in batch.actions]
-            progress = {p.table: p.cursor.encode() for p in batch.progress}
-            if not batch.has_more:
-                if last_round:
-                    return seen
-                await asyncio.sleep(0.002)
-
     async with asyncio.timeout(90):
-        readers = [asyncio.create_task(reader()) for _ in range(3)]
-        await asyncio.gather(*(writer(w) for w in range(4)))
-        writers_done.set()
-        results = await asyncio.gather(*readers)
-
-    assert committed, "the test wrote nothing"
-    for seen in results:
-        assert len(seen) == len(set(seen)), "an action was delivered twice"
-        assert set(seen) == committed, "a committed action was lost (or a rolled back one read)"
+        await race_writers_and_readers(
+            db, random.Random(20261122), batches=12, most_per_batch=4, most_per_read=7
+        )

@@ -19,7 +19,6 @@ from gateway.auth.principal import Role
 from gateway.db import Database
 from gateway.sync.cursor import Position
 from gateway.sync.horizon import horizon
-from gateway.sync.reader import ReadFilter, ReadRequest, read_actions
 from gateway.sync.writer import WriteRequest, write_in_transaction
 from tests.support import GatewayServer
 from tests.support.live import (
@@ -31,7 +30,16 @@ from tests.support.live import (
     take,
     write_notes,
 )
-from tests.support.sync import ALICE, PROJECT, act, make_study, read_all, rid, write
+from tests.support.sync import (
+    ALICE,
+    PROJECT,
+    act,
+    make_study,
+    race_writers_and_readers,
+    read_all,
+    rid,
+    write,
+)
 
 ON_POSTGRESQL = pytest.mark.parametrize("backend", ["postgresql"])
 
@@ -217,73 +225,19 @@ async def test_outside_a_snapshot_the_horizon_stays_server_wide(
         assert await horizon_when(db, lambda xid: xid > other.xid) > other.xid
 
 
-class _Rollback(Exception):
-    pass
-
-
 @ON_POSTGRESQL
 async def test_out_of_order_writers_lose_nothing_beside_another_database(
     db: Database, postgres_url: str
 ) -> None:
-    """The concurrency test of test_sync_concurrency.py with a transaction held open in another
-    database, so every read excludes it while the gateway's writers commit out of order and
-    roll back at random."""
+    """The concurrency test of domain/test_concurrency.py with a transaction held open in
+    another database, so every read excludes it while the gateway's writers commit out of order
+    and roll back at random."""
     await make_study(db)
-    rng = random.Random(20261205)
-    committed: set[str] = set()
-    writers_done = asyncio.Event()
-
-    async def writer(w: int) -> None:
-        for b in range(8):
-            numbers = [w * 100_000 + b * 10 + k + 1 for k in range(rng.randint(1, 3))]
-            actions = [act("notes", "INSERT", n, time=n, text=f"w{w}") for n in numbers]
-            try:
-                async with db.transaction() as session:
-                    await write_in_transaction(
-                        session, ALICE, WriteRequest(PROJECT, actions, device_id=f"writer-{w}")
-                    )
-                    await asyncio.sleep(rng.uniform(0, 0.03))
-                    if rng.random() < 0.2:
-                        raise _Rollback
-            except _Rollback:
-                continue
-            committed.update(rid(n) for n in numbers)
-
-    async def reader() -> list[str]:
-        progress: dict[str, str] = {}
-        seen: list[str] = []
-        while True:
-            last_round = writers_done.is_set()
-            batch = await read_actions(
-                db,
-                ALICE,
-                ReadRequest(
-                    PROJECT,
-                    device_id="reader",
-                    progress=progress,
-                    filter=ReadFilter(include_tables=["notes"]),
-                    max_count=rng.randint(1, 5),
-                ),
-                max_batch=1000,
-            )
-            seen += [a.record_id for a in batch.actions]
-            progress = {p.table: p.cursor.encode() for p in batch.progress}
-            if not batch.has_more:
-                if last_round:
-                    return seen
-                await asyncio.sleep(0.002)
-
     async with held_open(postgres_url) as other, asyncio.timeout(60):
-        readers = [asyncio.create_task(reader()) for _ in range(3)]
-        await asyncio.gather(*(writer(w) for w in range(4)))
-        writers_done.set()
-        results = await asyncio.gather(*readers)
+        await race_writers_and_readers(
+            db, random.Random(20261205), batches=8, most_per_batch=3, most_per_read=5
+        )
         assert await horizon_when(db, lambda xid: xid > other.xid) > other.xid
-
-    assert committed, "the test wrote nothing"
-    for seen in results:
-        assert len(seen) == len(set(seen)), "an action was delivered twice"
-        assert set(seen) == committed, "a committed action was lost (or a rolled back one read)"
 
 
 @ON_POSTGRESQL

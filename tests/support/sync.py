@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +18,7 @@ from gateway.sync.events import NoEvents
 from gateway.sync.reader import ReadFilter, ReadRequest, read_actions
 from gateway.sync.runs import RunInfo
 from gateway.sync.tables import FieldSpec, FieldType, build_table_spec
-from gateway.sync.writer import WriteOutcome, WriteRequest, write_actions
+from gateway.sync.writer import WriteOutcome, WriteRequest, write_actions, write_in_transaction
 
 ADMIN = Principal("root", Role.ADMIN)
 ALICE = Principal("alice", Role.PATIENT)
@@ -181,3 +183,74 @@ class RecordedEvents(NoEvents):
 
     async def access_changed(self, project_id: int) -> None:
         self.access.append(project_id)
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def race_writers_and_readers(
+    db: Database,
+    rng: random.Random,
+    *,
+    batches: int,
+    most_per_batch: int,
+    most_per_read: int,
+    writers: int = 4,
+    readers: int = 3,
+) -> None:
+    """Writers that commit out of order (a random delay before each commit, a fifth of their
+    batches rolled back) and readers paging from their own progress until the writers stop:
+    each reader must get exactly the committed actions, each once."""
+    committed: set[str] = set()
+    writers_done = asyncio.Event()
+
+    async def writer(w: int) -> None:
+        for b in range(batches):
+            numbers = [w * 100_000 + b * 10 + k + 1 for k in range(rng.randint(1, most_per_batch))]
+            actions = [act("notes", "INSERT", n, time=n, text=f"w{w}") for n in numbers]
+            try:
+                async with db.transaction() as session:
+                    await write_in_transaction(
+                        session, ALICE, WriteRequest(PROJECT, actions, device_id=f"writer-{w}")
+                    )
+                    await asyncio.sleep(rng.uniform(0, 0.03))
+                    if rng.random() < 0.2:
+                        raise _Rollback
+            except _Rollback:
+                continue
+            committed.update(rid(n) for n in numbers)
+
+    async def reader() -> list[str]:
+        progress: dict[str, str] = {}
+        seen: list[str] = []
+        while True:
+            last_round = writers_done.is_set()
+            batch = await read_actions(
+                db,
+                ALICE,
+                ReadRequest(
+                    PROJECT,
+                    device_id="reader",
+                    progress=progress,
+                    filter=ReadFilter(include_tables=["notes"]),
+                    max_count=rng.randint(1, most_per_read),
+                ),
+                max_batch=1000,
+            )
+            seen += [a.record_id for a in batch.actions]
+            progress = {p.table: p.cursor.encode() for p in batch.progress}
+            if not batch.has_more:
+                if last_round:
+                    return seen
+                await asyncio.sleep(0.002)
+
+    reading = [asyncio.create_task(reader()) for _ in range(readers)]
+    await asyncio.gather(*(writer(w) for w in range(writers)))
+    writers_done.set()
+    results = await asyncio.gather(*reading)
+
+    assert committed, "the test wrote nothing"
+    for seen in results:
+        assert len(seen) == len(set(seen)), "an action was delivered twice"
+        assert set(seen) == committed, "a committed action was lost (or a rolled back one read)"
