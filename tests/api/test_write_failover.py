@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import pytest
+from asyncpg.transaction import Transaction
 from sqlalchemy import func, select
 
 from gateway.auth.principal import Role
@@ -44,6 +46,20 @@ async def gateway(postgres_db: Database, postgres_url: str) -> AsyncIterator[Gat
         yield server
 
 
+@asynccontextmanager
+async def writes_held(url: str) -> AsyncIterator[Transaction]:
+    """Writes wait on a lock of ``write_progress`` held by a transaction of another connection
+    (roll it back to let them through)."""
+    locker = await asyncpg.connect(url)
+    try:
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("LOCK TABLE write_progress IN EXCLUSIVE MODE")
+        yield lock
+    finally:
+        await locker.close()
+
+
 async def kill_writer_while_it_waits(url: str) -> None:
     """End the backend of the write waiting on the lock (polled from a connection of its own:
     pg_stat_activity is read once per transaction)."""
@@ -67,17 +83,11 @@ async def test_a_write_whose_connection_dies_is_retried_on_a_fresh_one(
     gateway: GatewayServer, postgres_db: Database, postgres_url: str
 ) -> None:
     alice = gateway.client(gateway.token("alice", Role.PATIENT))
-    locker = await asyncpg.connect(postgres_url)
-    try:
-        lock = locker.transaction()
-        await lock.start()
-        await locker.execute("LOCK TABLE write_progress IN EXCLUSIVE MODE")
+    async with writes_held(postgres_url) as lock:
         writing = asyncio.create_task(alice.execute(WRITE, actions=[note(1)], deviceId="phone"))
         await kill_writer_while_it_waits(postgres_url)
         await lock.rollback()  # the retry finds the table free
         body = await writing
-    finally:
-        await locker.close()
     assert body["data"]["writeActions"]["accepted"] == [0], body
     assert await in_log(postgres_db) == 1
 
@@ -86,19 +96,13 @@ async def test_when_the_retry_dies_too_the_client_may_retry_and_nothing_was_writ
     gateway: GatewayServer, postgres_db: Database, postgres_url: str
 ) -> None:
     alice = gateway.client(gateway.token("alice", Role.PATIENT))
-    locker = await asyncpg.connect(postgres_url)
-    try:
-        lock = locker.transaction()
-        await lock.start()
-        await locker.execute("LOCK TABLE write_progress IN EXCLUSIVE MODE")
+    async with writes_held(postgres_url) as lock:
         writing = asyncio.create_task(alice.execute(WRITE, actions=[note(1)], deviceId="phone"))
         await kill_writer_while_it_waits(postgres_url)
         await asyncio.sleep(0.2)  # the retry has started, and waits on the lock in its turn
         await kill_writer_while_it_waits(postgres_url)
         body = await writing
         await lock.rollback()
-    finally:
-        await locker.close()
     [error] = body["errors"]
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "retryable": True}
     assert "lost" in error["message"]
