@@ -4,8 +4,10 @@ Access is decided when a subscription starts, and decided again while it streams
 subscription ends with ``UNAUTHENTICATED`` once its token expires, and with ``FORBIDDEN`` once
 its caller may no longer see what it streams (a grant revoked, a membership removed). A change
 of access in a project wakes that project's subscriptions at once on the replica where it
-happened (and, through the bus, on the others); every subscription also re-checks at least
-every ``GATEWAY_LIVE_POLL_SECONDS``, so a lost wake-up only delays the end.
+happened (and, through the bus, on the others). Dashboards also re-check at least every
+``GATEWAY_LIVE_POLL_SECONDS``; action streams are woken by their project's ``LogWatch`` when
+access changed since its previous check (``watch.py``). Either way a lost wake-up only delays
+the end.
 """
 
 from __future__ import annotations
@@ -67,15 +69,10 @@ class Guard:
         self._next_check = time.monotonic() + jittered(poll_seconds)
 
     @contextmanager
-    def watching(
-        self, hub: Hub, project_id: int, wake: asyncio.Event | None = None
-    ) -> Iterator[Guard]:
-        """Woken by changes of access in the project while the block runs. ``wake``: set that
-        event instead (a subscription whose every wake-up checks access anyway shares its own
-        doorbell, which spares it a second waiting task)."""
-        with hub.listen_access(project_id, wake) as waiter:
-            if wake is None:
-                self._changed = waiter.event
+    def watching(self, hub: Hub, project_id: int) -> Iterator[Guard]:
+        """Woken by changes of access in the project while the block runs."""
+        with hub.listen_access(project_id) as waiter:
+            self._changed = waiter.event
             yield self
 
     async def check(self) -> None:

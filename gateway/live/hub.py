@@ -2,7 +2,8 @@
 
 A wake-up only says "look at the log again": a woken reader reads from the log with its own
 cursor. So wake-ups can be coalesced (one pending per subscriber, however many writes) or lost
-(a periodic re-read covers that) without losing or repeating any action.
+(each project's ``LogWatch`` re-checks the log periodically, see ``watch.py``) without losing or
+repeating any action.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import asyncio
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from gateway.live.watch import LogWatches
 
 _K = TypeVar("_K")
 
@@ -43,7 +47,9 @@ class Hub:
         self._waiters: dict[tuple[int, str], set[Waiter]] = {}
         self._status: dict[str, set[Waiter]] = {}  # per project code: dashboards
         self._runs: dict[int, set[RunWaiter]] = {}  # per project id: sync-run feeds
-        self._access: dict[int, set[Waiter]] = {}  # per project id: every live subscription
+        self._access: dict[int, set[Waiter]] = {}  # per project id: live dashboards
+        self._watches: dict[int, set[Waiter]] = {}  # per project id: its LogWatch
+        self.log_watches: LogWatches | None = None  # made by the first stream (watch.py)
 
     def listen_runs(self, project_id: int) -> AbstractContextManager[RunWaiter]:
         """Woken with the ids of the project's sync runs that changed."""
@@ -55,17 +61,26 @@ class Hub:
             waiter.run_ids |= ids
             waiter.event.set()
 
-    def listen_access(
-        self, project_id: int, event: asyncio.Event | None = None
-    ) -> AbstractContextManager[Waiter]:
-        """Woken (``event`` set, when given) when who may see what changes in a project
-        (grants, memberships)."""
-        waiter = Waiter(None) if event is None else Waiter(None, event)
-        return _registered(self._access, project_id, waiter)
+    def listen_access(self, project_id: int) -> AbstractContextManager[Waiter]:
+        """Woken when who may see what changes in a project (grants, memberships)."""
+        return _registered(self._access, project_id, Waiter(None))
 
     def wake_access(self, project_id: int) -> None:
+        """Dashboards and action streams alike: a stream re-reads through the access rule."""
         for waiter in self._access.get(project_id, ()):
             waiter.event.set()
+        for (waiter_project, _user), waiters in self._waiters.items():
+            if waiter_project == project_id:
+                for waiter in waiters:
+                    waiter.event.set()
+
+    def listen_watch(self, project_id: int) -> AbstractContextManager[Waiter]:
+        """A project's ``LogWatch``: woken when a wake-up may have been lost."""
+        return _registered(self._watches, project_id, Waiter(None))
+
+    def listening_users(self, project_id: int) -> list[str]:
+        """The users whose actions someone streams live in the project."""
+        return [user for (waiter_project, user) in self._waiters if waiter_project == project_id]
 
     def listen_status(self, project: str) -> AbstractContextManager[Waiter]:
         """Woken when anything that changes a project's sync status happens."""
@@ -89,8 +104,9 @@ class Hub:
                 waiter.event.set()
 
     def wake_all(self) -> None:
-        """After a wake-up may have been lost (the LISTEN connection dropped)."""
-        registries = (self._waiters, self._status, self._runs, self._access)
+        """After a wake-up may have been lost (the LISTEN connection dropped). Action streams
+        are not woken one by one: their projects' watches look for what they missed."""
+        registries = (self._watches, self._status, self._runs, self._access)
         for waiters in (w for registry in registries for w in registry.values()):
             for waiter in waiters:
                 waiter.event.set()

@@ -18,6 +18,7 @@ is counted once it was handed on, so that the run's bookkeeping never delays a d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -26,8 +27,9 @@ from dataclasses import replace
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.errors import Conflict, GatewayError, NotFound
-from gateway.live.guard import Guard, jittered
+from gateway.live.guard import check_token, token_seconds
 from gateway.live.hub import Hub
+from gateway.live.watch import log_watches
 from gateway.sync import exchange
 from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.reader import (
@@ -72,51 +74,62 @@ async def stream_actions(
     progress = dict(request.progress)
     next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
     error: Exception | None = None
-    # Every read goes through the access rule: the guard only has to wake the stream when
-    # access changes, and end it when the token does.
-    guard = Guard(principal, poll_seconds)
+    # Every read goes through the access rule: a change of access wakes the stream (the hub,
+    # and the project's watch when that wake-up was lost), and the token's expiry ends it.
+    watches = log_watches(hub, db, poll_seconds)
     try:
         if run is not None:
             await run.start(principal, scope, request)
-        with (
-            hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter,
-            guard.watching(hub, scope.project_id, waiter.event),
-        ):
-            while True:
-                await guard.check()
-                waiter.event.clear()
-                record = time.monotonic() >= next_history
-                batch = await read_actions(
-                    db,
-                    principal,
-                    replace(request, progress=progress),
-                    max_batch=max_batch,
-                    record_get=record,
-                    own_run=False,
-                    max_bytes=max_bytes,
-                )
-                if record and batch.actions:
-                    next_history = time.monotonic() + history_seconds
-                progress = {p.table: p.cursor.encode() for p in batch.progress}
-                if run is not None:
-                    run.read(batch.counters)
-                more = batch.has_more
-                delivered = bool(batch.actions)
-                if delivered:
-                    yield batch
-                del batch  # an idle stream holds nothing of what it sent
-                if run is not None:
-                    await run.save()
-                if delivered and request.device_id is not None:
-                    await events.status_changed(request.project)  # what is pending moved
-                if more:
-                    continue
-                # A lost wake-up costs at most ``poll_seconds`` of delay, never an action; an
-                # idle stream still wakes to refresh its run.
-                wait = jittered(poll_seconds)
-                if run is not None and (refresh := run.refresh_in()) is not None:
-                    wait = min(wait, refresh)
-                await guard.wait(waiter.event.wait(), wait)
+        with hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter:
+            async with watches.watch(scope.project_id) as watch:
+                await watch.ready()
+                while True:
+                    check_token(principal)
+                    waiter.event.clear()
+                    record = time.monotonic() >= next_history
+                    batch = await read_actions(
+                        db,
+                        principal,
+                        replace(request, progress=progress),
+                        max_batch=max_batch,
+                        record_get=record,
+                        own_run=False,
+                        max_bytes=max_bytes,
+                    )
+                    if record and batch.actions:
+                        next_history = time.monotonic() + history_seconds
+                    progress = {p.table: p.cursor.encode() for p in batch.progress}
+                    seen = min((p.cursor.position for p in batch.progress), default=None)
+                    if run is not None:
+                        run.read(batch.counters)
+                    more = batch.has_more
+                    delivered = bool(batch.actions)
+                    if delivered:
+                        yield batch
+                    del batch  # an idle stream holds nothing of what it sent
+                    if run is not None:
+                        await run.save()
+                    if delivered and request.device_id is not None:
+                        await events.status_changed(request.project)  # what is pending moved
+                    if more:
+                        continue
+                    if seen is not None:  # no tables selected: nothing will ever come
+                        watch.parked(seen)
+                    # No timer of its own for lost wake-ups (the watch re-checks for every
+                    # stream of the project): only the token's expiry and the run's refresh.
+                    while not waiter.event.is_set():
+                        check_token(principal)
+                        limits = [token_seconds(principal)]
+                        if run is not None:
+                            limits.append(run.refresh_in())
+                        timeout = min((t for t in limits if t is not None), default=None)
+                        if timeout is None:
+                            await waiter.event.wait()
+                            break
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(waiter.event.wait(), timeout)
+                        if run is not None:
+                            await run.save()  # touches the run once its refresh is due
     except Exception as exc:
         error = exc
         raise
