@@ -11,13 +11,14 @@ each field's attribute coerced by its type, as graphql-core would.
 Everything else (other resolvers, lists within items, a null in a non-null field, a value its type
 refuses) goes through graphql-core's own completion, which reports errors as it always does; the
 attributes are read again from the same objects, so doing so has no effect of its own.
+Each selection's rows are built by a function generated for it once (``compiled.py``).
 ``tests/api/test_flat_lists.py`` checks that both ways give the same answers.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
@@ -29,22 +30,14 @@ from graphql import (
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLScalarType,
-    Undefined,
 )
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
-# (response key, read the value from the item, coerce, non-null, nested plan): a nested plan
-# (an object's own fields) comes with coerce None.
-_Column = tuple[str, Callable[[Any], Any], Callable[[Any], Any] | None, bool, "_Plan | None"]
-_Plan = tuple[GraphQLObjectType, Sequence[_Column]]
+from gateway.graphql.compiled import Builder, Column, Fallback, Plan, builder
 
 ENABLED = True  # off: graphql-core completes every list (the differential test compares)
-
-
-class _Fallback(Exception):
-    """This list is graphql-core's to complete."""
 
 
 class FlatLists(StrawberryGraphQLCoreExecutionContext):
@@ -60,10 +53,10 @@ class FlatLists(StrawberryGraphQLCoreExecutionContext):
         if ENABLED and type(result) is list and not _middleware(self):
             flat = self._flat_columns(return_type, field_details_list, path)
             if flat is not None:
-                nullable, plan = flat
+                nullable, build = flat
                 try:
-                    return _complete_rows(result, nullable, plan, info)
-                except _Fallback:
+                    return _complete_rows(result, nullable, build, info)
+                except Fallback:
                     pass
         return super().complete_list_value(
             return_type, field_details_list, info, path, result, position_context
@@ -71,7 +64,7 @@ class FlatLists(StrawberryGraphQLCoreExecutionContext):
 
     def _flat_columns(
         self, return_type: GraphQLList[GraphQLOutputType], field_details_list: Any, path: Path
-    ) -> tuple[bool, _Plan] | None:
+    ) -> tuple[bool, Builder] | None:
         item_type = return_type.of_type
         nullable = not isinstance(item_type, GraphQLNonNull)
         if isinstance(item_type, GraphQLNonNull):
@@ -81,19 +74,19 @@ class FlatLists(StrawberryGraphQLCoreExecutionContext):
         if self.get_stream_usage(field_details_list, path) is not None:
             return None
         plan = self._plan(item_type, field_details_list)
-        return None if plan is None else (nullable, plan)
+        return None if plan is None else (nullable, builder(plan))
 
-    def _plan(self, object_type: GraphQLObjectType, field_details_list: Any) -> _Plan | None:
+    def _plan(self, object_type: GraphQLObjectType, field_details_list: Any) -> Plan | None:
         """How to build an object's value from its attributes; None when one of its selected
         fields is not plain (a resolver, arguments, a list, something deferred)."""
         grouped, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
         if new_defer_usages:
             return None
-        columns: list[_Column] = []
+        columns: list[Column] = []
         for key, details in grouped.items():
             name = details[0].node.name.value
             if name == "__typename":
-                columns.append((key, _constant(object_type.name), _same, True, None))
+                columns.append((key, name, _constant(object_type.name), _same, True, None))
                 continue
             field = object_type.fields.get(name)
             if field is None or any(d.node.arguments for d in details):
@@ -111,12 +104,12 @@ class FlatLists(StrawberryGraphQLCoreExecutionContext):
             if non_null:
                 field_type = field_type.of_type
             if isinstance(field_type, (GraphQLScalarType, GraphQLEnumType)):
-                columns.append((key, read, field_type.coerce_output_value, non_null, None))
+                columns.append((key, name, read, field_type.coerce_output_value, non_null, None))
             elif isinstance(field_type, GraphQLObjectType):
                 nested = self._plan(field_type, details)
                 if nested is None:
                     return None
-                columns.append((key, read, None, non_null, nested))
+                columns.append((key, name, read, None, non_null, nested))
             else:
                 return None  # a list or an abstract type
         return object_type, columns
@@ -155,43 +148,18 @@ def _plain_method(definition: Any) -> Callable[[Any], Any] | None:
 
 
 def _complete_rows(
-    items: list[Any], nullable: bool, plan: _Plan, info: GraphQLResolveInfo
+    items: list[Any], nullable: bool, build: Builder, info: GraphQLResolveInfo
 ) -> list[dict[str, Any] | None]:
-    rows: list[dict[str, Any] | None] = []
-    append = rows.append
     try:
-        for item in items:
-            if item is None:
-                if not nullable:
-                    raise _Fallback
-                append(None)
-            else:
-                append(_value(item, plan, info))
-    except _Fallback:
+        if nullable:
+            return [None if item is None else build(item, info) for item in items]
+        return [_refused() if item is None else build(item, info) for item in items]
+    except Fallback:
         raise
-    except Exception as exc:  # a value its type refuses: graphql-core reports it
-        raise _Fallback from exc
-    return rows
+    except Exception as exc:  # a value its type refuses (or a null item): graphql-core reports it
+        raise Fallback from exc
 
 
-def _value(item: Any, plan: _Plan, info: GraphQLResolveInfo) -> dict[str, Any]:
-    object_type, columns = plan
-    is_type_of = object_type.is_type_of
-    if is_type_of is not None and not is_type_of(item, info):
-        raise _Fallback
-    row: dict[str, Any] = {}
-    for key, read, coerce, non_null, nested in columns:
-        value = read(item)
-        if value is None:
-            if non_null:
-                raise _Fallback
-            row[key] = None
-        elif nested is not None:
-            row[key] = _value(value, nested, info)
-        else:
-            assert coerce is not None
-            coerced = coerce(value)
-            if coerced is None or coerced is Undefined:
-                raise _Fallback
-            row[key] = coerced
-    return row
+def _refused() -> Any:
+    """A null item of a list of non-null items: graphql-core reports it."""
+    raise Fallback

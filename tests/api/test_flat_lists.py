@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from graphql import GraphQLObjectType, GraphQLOutputType, get_named_type, is_leaf_type
@@ -30,6 +31,9 @@ ROOTS = {  # root field with its arguments -> the type of what it returns
     "projects": "Project",
     "syncRuns(syncId: $sync)": "SyncRunPage",
 }
+# A read's cursor holds the read horizon, which any transaction on the PostgreSQL server moves
+# (other databases' too): it may differ between two reads, whichever path completes them.
+_HORIZON = re.compile(r'("cursor[AB]?": )"[^"]*"')
 DIRECTIVES = ("", "", "", " @include(if: $yes)", " @skip(if: $no)", " @skip(if: $yes)")
 
 
@@ -117,7 +121,8 @@ def test_fast_and_graphql_core_lists_answer_alike(migrated_url: str) -> None:
                 for enabled in (False, True):
                     execution.ENABLED = enabled
                     variables = flags | ({"sync": world.alice_sync} if "$sync" in document else {})
-                    answers.append(json.dumps(await admin.execute(document, **variables)))
+                    answer = json.dumps(await admin.execute(document, **variables))
+                    answers.append(_HORIZON.sub(r'\1"<cursor>"', answer))
                 return answers[0], answers[1]
 
             @settings(
@@ -131,7 +136,7 @@ def test_fast_and_graphql_core_lists_answer_alike(migrated_url: str) -> None:
             def alike(document: str) -> None:
                 core, fast = runner.run(both(document))
                 assert "errors" not in json.loads(core), (document, core)
-                assert fast == core, document
+                assert fast == core, (document, core, fast)
 
             alike()
         finally:
