@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import BindParameter, ColumnElement, bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal, Role
@@ -60,10 +60,25 @@ async def is_member(session: AsyncSession, project_id: int, user_id: str) -> boo
     return found is not None
 
 
-async def reaches(session: AsyncSession, principal: Principal, project: Project) -> bool:
-    """Whether ``principal`` may use ``project`` at all."""
+#: The caller's user id, for statements built once that say whether the caller is a member.
+CALLER: BindParameter[str] = bindparam("access_caller")
+
+
+def caller_is_member(project_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """A column: whether the caller (bound as ``CALLER``) is a member of the row's project.
+    A lookup by id fetches it with the row, saving ``reaches`` its own round trip."""
+    return exists().where(ProjectMember.project_id == project_id, ProjectMember.user_id == CALLER)
+
+
+async def reaches(
+    session: AsyncSession, principal: Principal, project: Project, *, member: bool | None = None
+) -> bool:
+    """Whether ``principal`` may use ``project`` at all; ``member``: whether the caller is a
+    member of it, when already known (``caller_is_member``)."""
     if principal.is_admin or project.open:
         return True
+    if member is not None:
+        return member
     assert project.id is not None
     return await is_member(session, project.id, principal.user_id)
 
@@ -131,11 +146,16 @@ async def visible_users(
 
 
 async def may_see_user(
-    session: AsyncSession, principal: Principal, project: Project, user_id: str
+    session: AsyncSession,
+    principal: Principal,
+    project: Project,
+    user_id: str,
+    *,
+    member: bool | None = None,
 ) -> bool:
     """Whether ``principal`` may see ``user_id``'s data, for what is found by id (a sync, a
-    run, a conflict), where "no" must look like "not there"."""
-    return await reaches(session, principal, project) and await _may_access(
+    run, a conflict), where "no" must look like "not there"; ``member`` as for ``reaches``."""
+    return await reaches(session, principal, project, member=member) and await _may_access(
         session, principal, project, user_id
     )
 

@@ -9,7 +9,13 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.auth.access import may_see_user, require_manage, visible_users
+from gateway.auth.access import (
+    CALLER,
+    caller_is_member,
+    may_see_user,
+    require_manage,
+    visible_users,
+)
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Project, Sync, SyncRun
@@ -144,10 +150,11 @@ async def _manage(
     return run
 
 
-# Built once: building a statement costs more than running it on a warm connection.
+# Built once: building a statement costs more than running it on a warm connection. The
+# caller's membership comes with the run, so a lookup is one round trip.
 _RUN_WITH_PROJECT = (
     runs_query()
-    .add_columns(Project)
+    .add_columns(Project, caller_is_member(SyncRun.project_id))  # type: ignore[arg-type]
     .join(Project, Project.id == SyncRun.project_id)  # type: ignore[arg-type]
     .where(SyncRun.id == bindparam("run_id"))
 )
@@ -157,11 +164,15 @@ async def get_run(db: Database, principal: Principal, run_id: int) -> RunInfo:
     """One run, with its project in the same query (a lookup by id is the hot read of run
     dashboards); NOT_FOUND when the caller may not see it."""
     async with db.lookup() as session:
-        row = (await session.execute(_RUN_WITH_PROJECT, {"run_id": run_id})).first()
+        row = (
+            await session.execute(
+                _RUN_WITH_PROJECT, {"run_id": run_id, CALLER.key: principal.user_id}
+            )
+        ).first()
         if row is None:
             raise no_run(run_id)
-        run, owner, project = row
-        if not await may_see_user(session, principal, project, owner):
+        run, owner, project, member = row
+        if not await may_see_user(session, principal, project, owner, member=member):
             raise no_run(run_id)
         return to_run(run, owner)
 
