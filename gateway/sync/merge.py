@@ -64,7 +64,7 @@ def _fold(earlier: LogEntry, later: LogEntry) -> tuple[LogEntry, ...]:
     match earlier.action, later.action:
         case ((ActionType.INSERT | ActionType.UPDATE), ActionType.UPDATE):
             data = json.loads(earlier.json_data or "{}") | json.loads(later.json_data or "{}")
-            return (replace(later, action=earlier.action, json_data=_dumps(data)),)
+            return (replace(later, action=earlier.action, json_data=compact_json(data)),)
         case ActionType.INSERT, ActionType.DELETE:
             return ()
         case ActionType.UPDATE, ActionType.DELETE:
@@ -72,5 +72,29 @@ def _fold(earlier: LogEntry, later: LogEntry) -> tuple[LogEntry, ...]:
     return (earlier, later)
 
 
-def _dumps(data: object) -> str:
+def fold_record(entries: Sequence[LogEntry]) -> LogEntry | None:
+    """One record's actions (in log order) as the single INSERT a first sync delivers for it:
+    its data after them all, with the place, time and order of the last; None when they leave
+    it deleted. As the writer plays them: an UPDATE of a deleted record (a last-writer-wins
+    winner) brings it back with its last data."""
+    data: dict[str, object] | None = None
+    live = pristine = False  # pristine: the last INSERT unchanged since, its text as sent
+    for entry in entries:
+        if entry.action is ActionType.DELETE:
+            live = False
+            continue
+        changes = json.loads(entry.json_data or "{}")
+        if entry.action is ActionType.INSERT:
+            data, pristine = changes, True
+        else:
+            data, pristine = (data or {}) | changes, False
+        live = True
+    if not live:
+        return None
+    last = entries[-1]
+    text = last.json_data if pristine else compact_json(data)
+    return replace(last, action=ActionType.INSERT, json_data=text)
+
+
+def compact_json(data: object) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

@@ -16,7 +16,8 @@ delivered progress in one small transaction after the read (see ``_read_counters
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +29,7 @@ from gateway.db.models import Action
 from gateway.errors import BadUserInput, LimitExceeded
 from gateway.sync import exchange
 from gateway.sync.actions import ActionType, DeliveredAction
-from gateway.sync.cursor import START, START_CURSOR, Cursor, Position
+from gateway.sync.cursor import START, START_CURSOR, Cursor, Position, SnapshotMark
 from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.exchange import Exchange
 from gateway.sync.horizon import horizon
@@ -36,6 +37,12 @@ from gateway.sync.merge import LogEntry, merge
 from gateway.sync.projects import open_user_data
 from gateway.sync.runs import Counters, RunInfo
 from gateway.sync.selection import CatalogTable, check_known, select_tables
+from gateway.sync.snapshot import (
+    SnapshotPage,
+    SnapshotTable,
+    read_snapshot,
+    tables_for_snapshot,
+)
 
 LOCAL, REMOTE = "local", "remote"
 
@@ -64,6 +71,9 @@ class ReadRequest:
     filter: ReadFilter = ReadFilter()
     max_count: int = 0
     max_time: int | None = None
+    # Tables without progress start from a snapshot of their records (snapshot.py); False
+    # replays their whole log instead.
+    snapshot: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,13 @@ class _Scope:
         if self.device_id is not None and not self.include_own:
             where.append(or_(Action.device_id.is_(None), Action.device_id != self.device_id))
         return where
+
+    def after_snapshots(self, parts: Mapping[str, SnapshotTable]) -> _Scope:
+        """This scope with the tables of complete snapshots at their horizons in the log."""
+        if not parts:
+            return self
+        moved = {name: Cursor(part.horizon) for name, part in parts.items()}
+        return replace(self, cursors={**self.cursors, **moved})
 
     def progress(
         self, moved_to: Position | None, last: Mapping[str, Cursor]
@@ -215,12 +232,16 @@ async def read_actions(
     with the status change once committed. Without ``own_run`` (the reads of a live
     subscription, one run for all) the caller counts the batch's ``counters`` and announces
     itself.
+    Tables without progress start from a snapshot of their records (see ``snapshot.py``) unless
+    ``request.snapshot`` is false; a batch gives the snapshots first, then the log.
     ``max_bytes``: the batch ends before the ``jsonData`` it carries would pass that many
     characters (``hasMore`` tells the rest); ``LIMIT_EXCEEDED`` when not even its first action
     fits."""
     if request.max_count < 0:
         raise BadUserInput("maxCount must be 0 (no maximum) or more", field="maxCount")
     limit = min(request.max_count or max_batch, max_batch)
+    page: SnapshotPage | None = None
+    rows: Sequence[Any] = ()
     async with db.snapshot() as session:
         # The horizon first: it is taken with the snapshot, so that a transaction of another
         # database ending meanwhile (see horizon.py) cannot hold this read back.
@@ -228,17 +249,26 @@ async def read_actions(
         scope = await _open_scope(session, principal, request)
         if not scope.tables:
             return ReadBatch(actions=[], progress=[], has_more=False)
-        rows = (
-            await session.execute(
-                select(*_COLUMNS)
-                .where(*scope.where(upper))
-                .order_by(Action.xid, Action.id)
-                .limit(limit + 1)
+        parts = await _snapshot_parts(session, scope, request, upper)
+        if parts:
+            page = await read_snapshot(
+                session, scope.project_id, scope.user, list(parts.values()), limit
             )
-        ).all()
+        room = limit - (len(page.entries) if page is not None else 0)
+        if (page is None or page.done) and room > 0:
+            # The snapshots are complete: their tables go on in the log from their horizons.
+            log_scope = scope.after_snapshots(parts)
+            rows = (
+                await session.execute(
+                    select(*_COLUMNS)
+                    .where(*log_scope.where(upper))
+                    .order_by(Action.xid, Action.id)
+                    .limit(room + 1)
+                )
+            ).all()
     names = {t.id: name for name, t in scope.tables.items()}
     # Unpacked in _COLUMNS' order: a row's attributes cost more than its positions.
-    entries = [
+    logged = [
         LogEntry(
             Position(xid, action_id),
             names[table_id],
@@ -265,7 +295,15 @@ async def read_actions(
             device_id,
         ) in rows
     ]
-    moved_to: Position | None
+    snapped = page.entries if page is not None else []
+    entries = snapped + logged
+    # Where the batch is full with more to come: the end of an unfinished snapshot page, or
+    # the log's extra row.
+    full_at: int | None = None
+    if page is not None and (not page.done or room <= 0):
+        full_at = len(snapped)
+    elif len(logged) > room:
+        full_at = len(snapped) + room
     time_cut = _first_after(entries, request.max_time)
     byte_cut = _first_over(entries, max_bytes)
     if byte_cut == 0 and time_cut != 0:
@@ -274,18 +312,18 @@ async def read_actions(
             f"({max_bytes} characters): read it on its own",
             limit="responseBytes",
         )
-    cuts = [
-        c for c in (time_cut, byte_cut, limit if len(entries) > limit else None) if c is not None
-    ]
-    if cuts:
-        at = min(cuts)
-        # Cut by maxTime, nothing more is ready; cut by size or count, more is.
-        entries, has_more = entries[:at], at != time_cut
-        moved_to = entries[-1].position if entries else None
-    else:
-        has_more, moved_to = False, upper
+    cuts = [c for c in (time_cut, byte_cut, full_at) if c is not None]
+    at = min(cuts) if cuts else len(entries)
+    # Cut by maxTime, nothing more is ready; cut by size or count, more is.
+    has_more = bool(cuts) and at != time_cut
+    entries = entries[:at]
+    snapshot_done = page is None or (page.done and at >= len(snapped))
+    scope = _after_snapshot_page(scope, parts, page, at, snapshot_done)
+    moved_to: Position | None = None
+    if snapshot_done:
+        moved_to = (entries[-1].position if at > len(snapped) else None) if cuts else upper
     last = {
-        e.table: Cursor(e.position, e.time, e.order) for e in entries
+        e.table: Cursor(e.position, e.time, e.order) for e in entries[len(snapped) :]
     }  # later entries overwrite earlier ones: the last per table remains
     progress = scope.progress(moved_to, last)
     merged = merge(entries)
@@ -312,6 +350,76 @@ async def read_actions(
         has_more=has_more,
         counters=counters,
     )
+
+
+async def _snapshot_parts(
+    session: AsyncSession, scope: _Scope, request: ReadRequest, upper: Position
+) -> dict[str, SnapshotTable]:
+    """The tables this read takes from snapshots: those part way through one, and those it
+    starts without progress (at the current horizon) when a snapshot may serve them."""
+    parts: dict[str, SnapshotTable] = {}
+    fresh = []
+    for name, table in scope.tables.items():
+        cursor = scope.cursors.get(name)
+        if cursor is None:
+            fresh.append(table)
+        elif cursor.snapshot is not None:
+            if cursor.snapshot.horizon > upper:  # never handed out: it would skip actions
+                raise BadUserInput(
+                    f"invalid progress cursor for {name!r}: use a cursor the gateway returned",
+                    field="progress",
+                )
+            parts[name] = _part(scope, table, cursor.snapshot.horizon, cursor.snapshot.after)
+    if request.snapshot and fresh:
+        for table in await tables_for_snapshot(
+            session, scope.project_id, scope.user, scope.device_id, scope.include_own, fresh
+        ):
+            parts[table.name] = _part(scope, table, upper, 0)
+    return parts
+
+
+def _part(scope: _Scope, table: CatalogTable, at: Position, after: int) -> SnapshotTable:
+    span = scope.ranges.get(table.name)
+    span_ = (span.start, span.end) if span is not None and table.has_time_fields else None
+    return SnapshotTable(table.name, table, at, after, span_)
+
+
+def _after_snapshot_page(
+    scope: _Scope,
+    parts: Mapping[str, SnapshotTable],
+    page: SnapshotPage | None,
+    at: int,
+    done: bool,
+) -> _Scope:
+    """The scope with the snapshot tables' cursors where this batch leaves them: at their
+    horizons in the log once the snapshots are complete, else after the last record the batch
+    went through. Their (time, order): the latest of the entries they delivered."""
+    if page is None:
+        return scope
+    latest: dict[str, tuple[int, int]] = {}
+    for entry in page.entries[:at]:
+        mark = (entry.time, entry.order)
+        latest[entry.table] = max(latest.get(entry.table, mark), mark)
+    reached = None
+    if done:
+        pass
+    elif at >= len(page.entries):
+        reached = page.scanned_to  # the whole page, records left out included
+    elif at > 0:
+        reached = page.keys[at - 1]
+    cursors = dict(scope.cursors)
+    for name, part in parts.items():
+        before = cursors.get(name)
+        marks = [latest[name]] if name in latest else []
+        if before is not None and before.time is not None:
+            marks.append((before.time, before.order or 0))
+        time, order = max(marks) if marks else (None, None)
+        if done:
+            cursors[name] = Cursor(part.horizon, time, order)
+        else:
+            after = max(part.after, reached or 0)
+            cursors[name] = Cursor(START, time, order, SnapshotMark(part.horizon, after))
+    return replace(scope, cursors=cursors)
 
 
 def _read_counters(read: Sequence[LogEntry], delivered: Sequence[LogEntry]) -> Counters:

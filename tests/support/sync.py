@@ -130,8 +130,10 @@ async def read_all(
     max_time: int | None = None,
     user: str | None = None,
     max_batch: int = 10_000,
+    snapshot: bool = True,
 ) -> tuple[list[Any], dict[str, str], int]:
-    """Read until hasMore is false; returns the actions, the final progress, and the reads."""
+    """Read until hasMore is false; returns the actions, the final progress, and the reads.
+    ``snapshot=False``: tables without progress replay their log instead of a snapshot."""
     progress = dict(progress or {})
     actions: list[Any] = []
     reads = 0
@@ -147,6 +149,7 @@ async def read_all(
                 filter=filter or ReadFilter(),
                 max_count=batch,
                 max_time=max_time,
+                snapshot=snapshot,
             ),
             max_batch=max_batch,
         )
