@@ -9,10 +9,16 @@ Measures, on a fresh database that is dropped at the end:
   columns, in its (xid, id) order, pages of 1,000 with a keyset on (xid, id)) and serialized
   with orjson, in one process (rows/s): what the pull could reach without the gateway.
 
+The ingest is also timed per ``--segment`` actions (10,000 by default): its first and last
+segments show whether writing slows down as the log grows. ``--ingest-only`` skips the pull and
+the floor (for logs of a million actions); ``--database sqlite`` runs the gateway on a SQLite
+file in a temporary directory instead (no floor there).
+
 The gateway runs in this process, under uvicorn in a thread on a free port; the client is one
 keep-alive ``httpx.AsyncClient``. Run from the repository root:
 
     .venv/bin/python bench/sync_log.py [--actions 20000] [--postgres-url URL]
+    .venv/bin/python bench/sync_log.py --actions 1000000 --ingest-only [--database sqlite]
 
 The PostgreSQL URL (default ``postgresql://postgres@127.0.0.1:5432/postgres``, or
 ``GATEWAY_BENCH_POSTGRES_URL``) names a database to connect to for CREATE/DROP DATABASE; the
@@ -26,6 +32,7 @@ import asyncio
 import random
 import secrets
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -212,20 +219,29 @@ def make_batches(total: int) -> list[list[dict[str, Any]]]:
     return [actions[i : i + BATCH] for i in range(0, total, BATCH)]
 
 
-async def ingest(client: GraphQLClient, batches: list[list[dict[str, Any]]]) -> Measure:
-    """Write every batch; the request bodies are encoded beforehand, outside the timing."""
-    bodies = [
-        client.body(WRITE_ACTIONS, project=PROJECT, actions=batch, deviceId=WRITER_DEVICE)
-        for batch in batches
-    ]
-    written = 0
-    started = time.perf_counter()
-    for batch, body in zip(batches, bodies, strict=True):
+async def ingest(
+    client: GraphQLClient,
+    batches: list[list[dict[str, Any]]],
+    segments: list[Measure] | None = None,
+    segment: int = 10_000,
+) -> Measure:
+    """Write every batch, each request's body encoded outside the timing; ``segments`` gets
+    the rate of every ``segment`` actions written, in order."""
+    written, seconds = 0, 0.0
+    mark = (0, 0.0)  # where the current segment started: actions written, seconds
+    for batch in batches:
+        body = client.body(WRITE_ACTIONS, project=PROJECT, actions=batch, deviceId=WRITER_DEVICE)
+        started = time.perf_counter()
         result = (await client.post(body))["writeActions"]
+        seconds += time.perf_counter() - started
         check(len(result["accepted"]) == len(batch), f"accepted {len(result['accepted'])}")
         check(not result["duplicates"], f"duplicates: {result['duplicates'][:5]}")
         written += len(result["accepted"])
-    return Measure("ingest: writeActions over HTTP", written, time.perf_counter() - started)
+        if segments is not None and written - mark[0] >= segment:
+            name = f"ingest: actions {mark[0]:,}-{written:,}"
+            segments.append(Measure(name, written - mark[0], seconds - mark[1]))
+            mark = (written, seconds)
+    return Measure("ingest: writeActions over HTTP", written, seconds)
 
 
 async def pull(client: GraphQLClient, expected: set[str]) -> Measure:
@@ -283,8 +299,13 @@ def gateway_settings(database_url: str) -> Settings:
     )
 
 
-async def measure(admin_url: str, database: str, total: int) -> list[Measure]:
-    settings = gateway_settings(with_database(admin_url, database, "postgresql+asyncpg"))
+async def measure(
+    database_url: str, args: argparse.Namespace, floor_url: str | None
+) -> list[Measure]:
+    """Ingest (its overall rate, then its first and last segments), then unless
+    ``--ingest-only`` the pull, and the floor when ``floor_url`` (PostgreSQL) is given."""
+    total = args.actions
+    settings = gateway_settings(database_url)
     tokens = TokenService(settings)
     admin, token = tokens.issue("bench-admin", Role.ADMIN), tokens.issue(USER, Role.PATIENT)
     batches = make_batches(total)
@@ -296,17 +317,27 @@ async def measure(admin_url: str, database: str, total: int) -> list[Measure]:
     ):
         await set_up_project(GraphQLClient(http, url, admin))
         client = GraphQLClient(http, url, token)
-        written = await ingest(client, batches)
-        pulled = await pull(client, expected)
-    floored = await floor(with_database(admin_url, database), written.count)
-    return [written, pulled, floored]
+        segments: list[Measure] = []
+        written = await ingest(client, batches, segments, args.segment)
+        measures = [written, *segments[:1], *segments[1:][-1:]]
+        if args.ingest_only:
+            return measures
+        measures.append(await pull(client, expected))
+    if floor_url is not None:
+        measures.append(await floor(floor_url, written.count))
+    return measures
 
 
-async def run(admin_url: str, total: int) -> list[Measure]:
+async def run(args: argparse.Namespace) -> list[Measure]:
+    if args.database == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="gateway_bench_") as directory:
+            return await measure(f"sqlite+aiosqlite:///{directory}/bench.db", args, None)
+    admin_url = args.postgres_url
     database = f"gateway_bench_{secrets.token_hex(4)}"
     await create_database(admin_url, database)
     try:
-        return await measure(admin_url, database, total)
+        url = with_database(admin_url, database, "postgresql+asyncpg")
+        return await measure(url, args, with_database(admin_url, database))
     finally:
         await drop_database(admin_url, database)
 
@@ -322,6 +353,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--actions", type=int, default=20_000, help="actions to write and read (default 20000)"
     )
+    parser.add_argument(
+        "--segment", type=int, default=10_000, help="actions per timed segment (default 10000)"
+    )
+    parser.add_argument("--ingest-only", action="store_true", help="skip the pull and the floor")
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     add_postgres_option(parser)
     args = parser.parse_args()
     if args.actions < 1:
@@ -330,13 +366,15 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    args = parse_args()
-    written, pulled, floored = asyncio.run(run(args.postgres_url, args.actions))
-    print(table([written, pulled, floored]))
-    print(
-        f"pull / floor: {pulled.rate / floored.rate:.3f} "
-        f"(the gateway's pull reaches {pulled.rate / floored.rate:.1%} of the floor)"
-    )
+    measures = asyncio.run(run(parse_args()))
+    print(table(measures))
+    pulled = next((m for m in measures if m.name.startswith("pull")), None)
+    floored = next((m for m in measures if m.name.startswith("floor")), None)
+    if pulled is not None and floored is not None:
+        print(
+            f"pull / floor: {pulled.rate / floored.rate:.3f} "
+            f"(the gateway's pull reaches {pulled.rate / floored.rate:.1%} of the floor)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from gateway.auth.tokens import TokenService
 from gateway.auth.users import UserRegistry
 from gateway.db import Database
@@ -20,6 +22,7 @@ from gateway.live.status import StatusFeeds
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 from gateway.sync.devices import HealthRules
+from gateway.sync.events import Changes, announce_each
 from gateway.sync.runs import RunInfo, RunSweeper
 
 logger = logging.getLogger("gateway")
@@ -108,6 +111,19 @@ class Services:
             logger.exception("could not announce a committed batch")
         if self.push is not None:
             self.push.written(project_id, user, table_ids, device_id)
+
+    async def staged(self, session: AsyncSession, changes: Changes) -> None:
+        """On PostgreSQL the write's NOTIFYs join its transaction: not best effort like the
+        others, but one statement, and they cannot announce what was rolled back."""
+        changes.staged = await self.announcer.stage(session, changes)
+
+    async def committed(self, changes: Changes) -> None:
+        if not changes.staged:
+            await announce_each(self, changes)
+            return
+        if self.push is not None:
+            for w in changes.written:
+                self.push.written(w.project_id, w.user, w.table_ids, w.device_id)
 
     async def start(self) -> None:
         await self.announcer.start()

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -36,7 +37,9 @@ class Database:
         options: dict[str, Any] = {"echo": echo}
         if self.backend == "postgresql":
             options |= {
-                "pool_pre_ping": True,
+                # No ping round trips (BEGIN, a query, ROLLBACK) before each checkout: a
+                # connection the server closed is known locally and replaced (see below).
+                "pool_pre_ping": False,
                 "pool_size": 10,
                 "max_overflow": 20,
                 "connect_args": {
@@ -52,6 +55,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.backend == "sqlite":
             _configure_sqlite(self.engine)
+        else:
+            _replace_closed_connections(self.engine)
         self._reader = async_sessionmaker(self.engine, expire_on_commit=False)
         self._lookup = async_sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
@@ -115,6 +120,18 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _replace_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled connection that the server closed (restarted, failed over, ended it) is
+    replaced at checkout. asyncpg keeps reading its idle sockets, so it knows of the close
+    without a round trip; a connection silently cut by the network is found by its next
+    statement, as a ping would have been (writes retry on that, see the writer)."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the database closed this connection")  # the pool retries
 
 
 def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool = True) -> None:

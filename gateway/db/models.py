@@ -138,8 +138,10 @@ class Action(SQLModel, table=True):
 
     __tablename__ = "actions"
     __table_args__ = (
-        # An action's identity: a retried batch finds its actions here.
-        UniqueConstraint("project_id", "user_id", "table_id", "record_id", "time", "action_order"),
+        # An action's identity: a retried batch finds its actions here. The table (which
+        # determines the project) leads, so that a lookup by identity can only use this index
+        # whatever the statistics (the log's other index also starts with project and user).
+        UniqueConstraint("table_id", "user_id", "record_id", "time", "action_order", "project_id"),
         Index(None, "project_id", "user_id", "xid", "id"),
     )
 
@@ -170,7 +172,8 @@ class Record(SQLModel, table=True):
 
     __tablename__ = "records"
     __table_args__ = (
-        UniqueConstraint("project_id", "user_id", "table_id", "record_id"),
+        # The table leads, as in the log's identity (see Action).
+        UniqueConstraint("table_id", "user_id", "record_id", "project_id"),
         Index(None, "project_id", "user_id", "table_id", "id"),
     )
 

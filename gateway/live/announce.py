@@ -4,6 +4,10 @@ SQLite (one process): wake the local hub directly. PostgreSQL (any number of rep
 committed batch sends one NOTIFY; every replica holds one LISTEN connection (not one per
 subscriber) and wakes its own hub. When that connection drops, the replica reconnects and wakes
 every subscriber, since a wake-up may have been lost meanwhile.
+
+A write of actions sends its NOTIFYs inside its own transaction (``stage``: one statement,
+delivered by the commit, gone with a rollback); other announcements are sent after their
+commit, each in a transaction of its own.
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Collection
 from typing import Protocol
 
 import asyncpg
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import Database
 from gateway.live.hub import Hub
+from gateway.sync.events import Changes
 from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.live")
@@ -37,6 +44,11 @@ class Announcer(Protocol):
     async def announce_runs(self, project_id: int, run_ids: Collection[int]) -> None: ...
 
     async def announce_access(self, project_id: int) -> None: ...
+
+    async def stage(self, session: AsyncSession, changes: Changes) -> bool:
+        """Announce ``changes`` inside the session's transaction, with its commit; False if
+        they must be announced after the commit instead."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -58,6 +70,9 @@ class LocalAnnouncer:
 
     async def announce_access(self, project_id: int) -> None:
         self.hub.wake_access(project_id)
+
+    async def stage(self, session: AsyncSession, changes: Changes) -> bool:
+        return False  # the hub is woken once the commit is done
 
     async def start(self) -> None:
         return None
@@ -90,9 +105,24 @@ def decode_runs(payload: str) -> tuple[int, list[int]]:
     return int(project), [int(i) for i in ids.split(",") if i]
 
 
+def payloads(changes: Changes) -> list[str]:
+    """The NOTIFY payloads of ``changes``, the same as announced one by one."""
+    found = [encode(w.project_id, w.user, w.table_ids) for w in changes.written]
+    runs: dict[int, set[int]] = defaultdict(set)
+    for run in changes.runs:
+        runs[run.project_id].add(run.id)
+    found += [payload for project, ids in runs.items() for payload in encode_runs(project, ids)]
+    return found + [_STATUS + project for project in changes.statuses]
+
+
 def decode(payload: str) -> tuple[int, str, list[int]]:
     project, tables, user = payload.split(":", 2)
     return int(project), user, [int(t) for t in tables.split(",") if t]
+
+
+_NOTIFY_ALL = text(
+    "SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"
+)
 
 
 class PostgresAnnouncer:
@@ -126,6 +156,11 @@ class PostgresAnnouncer:
         # This replica's subscriptions at once, whatever becomes of the notification.
         self.hub.wake_access(project_id)
         await self._notify(f"{_ACCESS}{project_id}")
+
+    async def stage(self, session: AsyncSession, changes: Changes) -> bool:
+        # One round trip for them all; the listeners get them once the transaction commits.
+        await session.execute(_NOTIFY_ALL, {"channel": CHANNEL, "payloads": payloads(changes)})
+        return True
 
     async def _notify(self, payload: str) -> None:
         async with self._db.engine.connect() as conn:

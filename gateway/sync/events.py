@@ -2,20 +2,49 @@
 live feeds, push and other replicas.
 
 Every domain operation that commits a change takes an ``events`` argument and calls it itself,
-after the commit, so no caller (a resolver, the sweeper, a test) can forget one. The running
-gateway's implementation is ``gateway.services.Services``: it wakes this replica's subscribers,
-tells the other replicas through the bus and queues push notifications. Announcing is best
-effort and never raises: the change is committed, and a lost announcement only delays
-subscribers until their next periodic re-read.
+after the commit, so no caller (a resolver, the sweeper, a test) can forget one. A write of
+actions instead gathers its ``Changes`` and hands them over twice: ``staged`` inside its
+transaction, where PostgreSQL's NOTIFYs can join it (one statement, sent by the commit itself,
+no transaction of their own), then ``committed`` after the commit for whatever could not travel
+with it (SQLite's in-process wake-ups, push); by default ``committed`` calls the methods below.
+
+The running gateway's implementation is ``gateway.services.Services``: it wakes this
+replica's subscribers, tells the other replicas through the bus and queues push notifications.
+Announcing after a commit is best effort and never raises: the change is committed, and a lost
+announcement only delays subscribers until their next periodic re-read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from gateway.sync.runs import RunInfo
+
+
+@dataclass(slots=True)
+class Written:
+    """New actions of ``user`` in these tables (written by ``device_id``, if any)."""
+
+    project_id: int
+    user: str
+    table_ids: frozenset[int]
+    device_id: str | None
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one transaction changed, announced with its commit (``Events.staged``, then
+    ``Events.committed``)."""
+
+    written: list[Written] = field(default_factory=list)
+    runs: list[RunInfo] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)  # project codes
+    staged: bool = False  # the transaction carries the announcements (PostgreSQL's NOTIFY)
 
 
 class Events(Protocol):
@@ -33,9 +62,23 @@ class Events(Protocol):
     async def access_changed(self, project_id: int) -> None:
         """Who may see what in a project changed (a grant, a membership)."""
 
+    async def staged(self, session: AsyncSession, changes: Changes) -> None:
+        """Inside the transaction that made ``changes``, just before its commit: announce
+        what can be sent with the commit, and set ``changes.staged`` if it all was."""
+
+    async def committed(self, changes: Changes) -> None:
+        """After that commit: announce the rest."""
+
 
 class NoEvents:
-    """Announces nothing: for tools and tests that run the domain without live feeds."""
+    """Announces nothing: for tools and tests that run the domain without live feeds (a
+    subclass that records the methods' calls gets a write's ``Changes`` through them)."""
+
+    async def staged(self, session: AsyncSession, changes: Changes) -> None:
+        return None
+
+    async def committed(self, changes: Changes) -> None:
+        await announce_each(self, changes)
 
     async def actions_written(
         self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
@@ -50,6 +93,16 @@ class NoEvents:
 
     async def access_changed(self, project_id: int) -> None:
         return None
+
+
+async def announce_each(events: Events, changes: Changes) -> None:
+    """``changes`` through the methods that announce one kind of change each."""
+    for w in changes.written:
+        await events.actions_written(w.project_id, w.user, w.table_ids, w.device_id)
+    if changes.runs:
+        await events.runs_changed(changes.runs)
+    for project in changes.statuses:
+        await events.status_changed(project)
 
 
 NO_EVENTS: Events = NoEvents()

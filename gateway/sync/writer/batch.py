@@ -1,7 +1,8 @@
 """A batch, the usual way in: one transaction (retried on a lost connection or a collision
-with a concurrent batch), announced once committed; a batch of a device is a run of its sync,
-COMPLETED with the batch or FAILED, in a transaction of its own, when the batch is refused (see
-``_accepted_counters`` and ``_refused_counters`` for what the counters count)."""
+with a concurrent batch), announced with its commit (see ``Events.staged``); a batch of a
+device is a run of its sync, COMPLETED with the batch or FAILED, in a transaction of its own,
+when the batch is refused (see ``_accepted_counters`` and ``_refused_counters`` for what the
+counters count)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.db.dialect import insert
-from gateway.db.models import Action
+from gateway.db.dialect import generic_plans, insert
 from gateway.db.models import Conflict as ConflictRow
 from gateway.db.types import utcnow
 from gateway.errors import (
@@ -30,18 +30,18 @@ from gateway.errors import (
 from gateway.sync import exchange
 from gateway.sync.actions import ActionType, IncomingAction
 from gateway.sync.conflicts import delivered_positions, versions_at
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events, Written
 from gateway.sync.exchange import Exchange
 from gateway.sync.projects import open_user_data
-from gateway.sync.runs import Counters, RunInfo
+from gateway.sync.runs import Counters
 from gateway.sync.selection import select_tables
 from gateway.sync.validation import DEFAULT_LIMITS, DataLimits
 from gateway.sync.writer.checks import check_each, split_duplicates
 from gateway.sync.writer.model import WriteOutcome, WriteRequest
 from gateway.sync.writer.play import Writer
 from gateway.sync.writer.store import (
-    action_row,
     advance_write_progress,
+    insert_actions,
     lock_records,
     marks,
     upsert_records,
@@ -75,29 +75,38 @@ async def write_actions(
     events: Events = NO_EVENTS,
     limits: DataLimits = DEFAULT_LIMITS,
 ) -> WriteOutcome:
-    """Write a batch in one transaction and announce what it changed once that committed. A
+    """Write a batch in one transaction and announce what it changed with its commit. A
     refused batch of a device is still a (FAILED) run."""
     try:
-        outcome = await _write(db, principal, request, max_batch, limits)
+        outcome, changes = await _write(db, principal, request, max_batch, limits, events)
     except GatewayError as refused:
         if refused.code in _RUN_FAILURES:
-            run = await _record_refusal(db, principal, request, refused)
-            if run is not None:
-                await events.runs_changed([run])
+            await _record_refusal(db, principal, request, refused, events)
         raise
-    if outcome.accepted:
-        await events.actions_written(
-            outcome.project_id, outcome.user, outcome.table_ids, request.device_id
-        )
-    if outcome.run is not None:
-        await events.runs_changed([outcome.run])
-    await events.status_changed(request.project)
+    await events.committed(changes)
     return outcome
 
 
+def _changes(request: WriteRequest, outcome: WriteOutcome) -> Changes:
+    """What a written batch announces: its new actions, its run, its project's status."""
+    changes = Changes(statuses=[request.project])
+    if outcome.accepted:
+        changes.written.append(
+            Written(outcome.project_id, outcome.user, outcome.table_ids, request.device_id)
+        )
+    if outcome.run is not None:
+        changes.runs.append(outcome.run)
+    return changes
+
+
 async def _write(
-    db: Database, principal: Principal, request: WriteRequest, max_batch: int, limits: DataLimits
-) -> WriteOutcome:
+    db: Database,
+    principal: Principal,
+    request: WriteRequest,
+    max_batch: int,
+    limits: DataLimits,
+    events: Events,
+) -> tuple[WriteOutcome, Changes]:
     if len(request.actions) > max_batch:
         raise LimitExceeded(
             f"a batch holds at most {max_batch} actions, this one has {len(request.actions)}",
@@ -109,7 +118,10 @@ async def _write(
     while True:
         try:
             async with db.transaction() as session:
-                return await write_in_transaction(session, principal, request, limits)
+                outcome = await write_in_transaction(session, principal, request, limits)
+                changes = _changes(request, outcome)
+                await events.staged(session, changes)
+            return outcome, changes
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 # The connection died mid-transaction (a restarted or failed-over database, a
@@ -134,23 +146,27 @@ async def _write(
 
 
 async def _record_refusal(
-    db: Database, principal: Principal, request: WriteRequest, refused: GatewayError
-) -> RunInfo | None:
+    db: Database,
+    principal: Principal,
+    request: WriteRequest,
+    refused: GatewayError,
+    events: Events,
+) -> None:
     """A refused batch of a device as a FAILED run of its sync, in a transaction of its own
-    (the batch's rolled back). Only when the caller may write that user's data there: a
-    request refused for that was not the device's sync. Best effort: the refusal is what the
-    client must get, whatever happens here."""
+    (the batch's rolled back), announced with it. Only when the caller may write that user's
+    data there: a request refused for that was not the device's sync. Best effort: the
+    refusal is what the client must get, whatever happens here."""
     device_id = request.device_id
     if device_id is None:
-        return None
+        return
     try:
         async with db.transaction() as session:
             try:
                 data = await open_user_data(session, principal, request.project, request.user)
             except GatewayError:  # UNAUTHENTICATED, FORBIDDEN, NOT_FOUND: not its sync
-                return None
+                return
             invalid: list[dict[str, Any]] | None = refused.details.get("invalidActions")
-            return await exchange.refused(
+            run = await exchange.refused(
                 session,
                 _exchange(principal, request, data.project_id, data.user, device_id),
                 _refused_counters(request.actions, invalid),
@@ -158,9 +174,11 @@ async def _record_refusal(
                 json.dumps(invalid) if invalid is not None else None,
                 what=_WHAT,
             )
+            changes = Changes(runs=[run])
+            await events.staged(session, changes)
+        await events.committed(changes)
     except Exception:
         logger.exception("could not record the refused batch of device %r as a run", device_id)
-        return None
 
 
 async def write_in_transaction(
@@ -171,6 +189,7 @@ async def write_in_transaction(
 ) -> WriteOutcome:
     """The write inside a transaction the caller commits (``write_actions`` is the usual way
     in; this lets other work join the same transaction)."""
+    await generic_plans(session)
     data = await open_user_data(session, principal, request.project, request.user)
     project_id, user, catalog = data.project_id, data.user, data.tables
     allowed = select_tables(catalog, request.include_tables, request.exclude_tables)
@@ -190,21 +209,9 @@ async def write_in_transaction(
 
     if new:
         now = utcnow()
-        rows = [
-            action_row(project_id, user, request.device_id, c, now, c.index in played.superseded)
-            for c in new
-        ]
-        ids = (
-            (
-                await session.execute(
-                    insert(session, Action).returning(Action.id, sort_by_parameter_order=True),
-                    rows,
-                )
-            )
-            .scalars()
-            .all()
+        position = await insert_actions(
+            session, project_id, user, request.device_id, new, played.superseded, now
         )
-        position = {c.index: action_id for c, action_id in zip(new, ids, strict=True)}
         await upsert_records(
             session, project_id, user, request.device_id, played.final, position, now
         )

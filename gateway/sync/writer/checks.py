@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db.dialect import in_values
+from gateway.db.dialect import in_values, is_postgresql
 from gateway.db.models import Action
 from gateway.errors import Conflict, GatewayError, LimitExceeded, TableNotAllowed, ValidationFailed
 from gateway.sync.actions import IncomingAction, InvalidAction
@@ -91,11 +91,41 @@ def refuse(problems: list[InvalidAction]) -> None:
     )
 
 
-async def split_duplicates(
+# PostgreSQL: the batch's identities in one statement, each looked up on its own (LATERAL)
+# through the identity's unique index, the only one that starts with the table (the table
+# determines the project): without statistics the planner has no other choice to get wrong,
+# and the lookup costs the same however long the log grows.
+_STORED = text("""
+SELECT a.table_id, a.record_id, a.time, a.action_order, a.action, a.json_data, a.author
+FROM unnest(CAST(:tables AS integer[]), CAST(:records AS varchar[]),
+            CAST(:times AS bigint[]), CAST(:orders AS integer[]))
+     AS k(table_id, record_id, time, action_order)
+CROSS JOIN LATERAL (
+    SELECT * FROM actions
+    WHERE table_id = k.table_id AND user_id = :user_id AND record_id = k.record_id
+      AND time = k.time AND action_order = k.action_order
+    OFFSET 0
+) AS a
+""")
+
+
+async def _stored(
     session: AsyncSession, project_id: int, user: str, checked: list[Checked]
-) -> tuple[list[Checked], list[int]]:
-    """Actions not yet in the log, and the indexes of those that are (a retried batch)."""
+) -> dict[tuple[int, str, int, int], tuple[str, Any, str | None]]:
+    """The content (action, data, author) of those of the batch's identities already logged."""
     stored: dict[tuple[int, str, int, int], tuple[str, Any, str | None]] = {}
+    if is_postgresql(session):
+        keys = sorted({c.identity for c in checked})
+        if keys:
+            tables, records, times, orders = (list(column) for column in zip(*keys, strict=True))
+            rows = await session.execute(
+                _STORED,
+                {"user_id": user, "tables": tables, "records": records, "times": times,
+                 "orders": orders},
+            )  # fmt: skip
+            for t, r, time, order, action, json_data, author in rows:
+                stored[(t, r, time, order)] = (action, parsed(json_data), author)
+        return stored
     for table_id, record_ids in by_table(c.record for c in checked).items():
         for chunk in chunks(record_ids):
             rows = await session.execute(
@@ -116,6 +146,14 @@ async def split_duplicates(
             for r in rows:
                 content = (r.action, parsed(r.json_data), r.author)
                 stored[(table_id, r.record_id, r.time, r.action_order)] = content
+    return stored
+
+
+async def split_duplicates(
+    session: AsyncSession, project_id: int, user: str, checked: list[Checked]
+) -> tuple[list[Checked], list[int]]:
+    """Actions not yet in the log, and the indexes of those that are (a retried batch)."""
+    stored = await _stored(session, project_id, user, checked)
     new: list[Checked] = []
     duplicates: list[int] = []
     conflicts: list[InvalidAction] = []
