@@ -195,8 +195,8 @@ async def write_in_transaction(
     allowed = select_tables(catalog, request.include_tables, request.exclude_tables)
 
     checked = check_each(request.actions, catalog, allowed, user, limits)
-    new, duplicates = await split_duplicates(session, project_id, user, checked)
-    records = await lock_records(session, project_id, user, (c.record for c in new))
+    records = await lock_records(session, project_id, user, (c.record for c in checked))
+    new, duplicates = await split_duplicates(session, project_id, user, checked, records.keys())
     # What the device received matters only where it changes records that exist already: a
     # batch of new records (the usual upload) costs no lookup.
     changing = {
@@ -213,7 +213,7 @@ async def write_in_transaction(
             session, project_id, user, request.device_id, new, played.superseded, now
         )
         await upsert_records(
-            session, project_id, user, request.device_id, played.final, position, now
+            session, project_id, user, request.device_id, played.final, position, now, records
         )
         await advance_write_progress(session, project_id, user, request.device_id, new)
         if played.conflicts:

@@ -4,7 +4,7 @@ identity with other content a conflict). Every problem is listed, by index, in o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select, text
@@ -114,6 +114,8 @@ async def _stored(
 ) -> dict[tuple[int, str, int, int], tuple[str, Any, str | None]]:
     """The content (action, data, author) of those of the batch's identities already logged."""
     stored: dict[tuple[int, str, int, int], tuple[str, Any, str | None]] = {}
+    if not checked:
+        return stored
     if is_postgresql(session):
         keys = sorted({c.identity for c in checked})
         if keys:
@@ -150,10 +152,17 @@ async def _stored(
 
 
 async def split_duplicates(
-    session: AsyncSession, project_id: int, user: str, checked: list[Checked]
+    session: AsyncSession,
+    project_id: int,
+    user: str,
+    checked: list[Checked],
+    existing: Collection[tuple[int, str]],
 ) -> tuple[list[Checked], list[int]]:
-    """Actions not yet in the log, and the indexes of those that are (a retried batch)."""
-    stored = await _stored(session, project_id, user, checked)
+    """Actions not yet in the log, and the indexes of those that are (a retried batch). Only
+    actions of ``existing`` records are looked up: every action logged made or changed its
+    record, and records stay (a DELETE marks them), so a new record's actions are all new."""
+    logged = [c for c in checked if c.record in existing]
+    stored = await _stored(session, project_id, user, logged)
     new: list[Checked] = []
     duplicates: list[int] = []
     conflicts: list[InvalidAction] = []

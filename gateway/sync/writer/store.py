@@ -4,16 +4,17 @@ reading that progress back."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import TextClause, bindparam, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.dialect import in_values, insert, is_postgresql
 from gateway.db.models import Action, Record, WriteProgress
+from gateway.db.types import UTCDateTime
 from gateway.sync.actions import ActionType
 from gateway.sync.projects import open_user_data
 from gateway.sync.selection import CatalogTable, select_tables
@@ -21,36 +22,113 @@ from gateway.sync.validation import record_key
 from gateway.sync.writer.model import NO_DEVICE, Checked, WriteMark, by_table, chunks
 from gateway.sync.writer.play import Final
 
-# PostgreSQL: a batch's rows go in one statement each, as arrays unnested on the server (one
-# prepared statement whatever the batch's size; a VALUES list per size was slower), the
-# batch's constants once, and the records' JSON as text cast there.
-_INSERT_ACTIONS = text("""
-INSERT INTO actions (project_id, user_id, device_id, stored_at, table_id, action, record_id,
-                     json_data, sample_time, time, action_order, source, author, superseded)
-SELECT CAST(:project_id AS integer), CAST(:user_id AS varchar), CAST(:device_id AS varchar),
-       CAST(:now AS timestamptz), a.*
-FROM unnest(CAST(:table_ids AS integer[]), CAST(:actions AS varchar[]),
-            CAST(:record_ids AS varchar[]), CAST(:json_data AS text[]),
-            CAST(:sample_times AS bigint[]), CAST(:times AS bigint[]),
-            CAST(:orders AS integer[]), CAST(:sources AS varchar[]),
-            CAST(:authors AS varchar[]), CAST(:superseded AS boolean[])) AS a
-RETURNING id, table_id, record_id, time, action_order
-""")
-_UPSERT_RECORDS = text("""
-INSERT INTO records (project_id, user_id, device_id, created_at, updated_at, table_id,
-                     record_id, record_key, data, deleted, position)
-SELECT CAST(:project_id AS integer), CAST(:user_id AS varchar), CAST(:device_id AS varchar),
-       CAST(:now AS timestamptz), CAST(:now AS timestamptz), r.table_id, r.record_id,
-       r.record_key, CAST(r.data AS jsonb), r.deleted, r.position
-FROM unnest(CAST(:table_ids AS integer[]), CAST(:record_ids AS varchar[]),
-            CAST(:record_keys AS varchar[]), CAST(:data AS text[]),
-            CAST(:deleted AS boolean[]), CAST(:positions AS bigint[]))
-     AS r(table_id, record_id, record_key, data, deleted, position)
+_ACTIONS = (  # column, its type on PostgreSQL, its parameter: a batch's actions
+    ("table_id", "integer", "table_ids"),
+    ("action", "varchar", "actions"),
+    ("record_id", "varchar", "record_ids"),
+    ("json_data", "text", "json_data"),
+    ("sample_time", "bigint", "sample_times"),
+    ("time", "bigint", "times"),
+    ("action_order", "integer", "orders"),
+    ("source", "varchar", "sources"),
+    ("author", "varchar", "authors"),
+    ("superseded", "boolean", "superseded"),
+)
+_RECORDS = (  # the same for a batch's records; ``data`` is JSON text
+    ("table_id", "integer", "table_ids"),
+    ("record_id", "varchar", "record_ids"),
+    ("record_key", "varchar", "record_keys"),
+    ("data", "jsonb", "data"),
+    ("deleted", "boolean", "deleted"),
+    ("position", "bigint", "positions"),
+)
+_WRITER = (  # what every row of a batch shares
+    ("project_id", "integer", "project_id"),
+    ("user_id", "varchar", "user_id"),
+    ("device_id", "varchar", "device_id"),
+)
+_UPDATE_RECORD = """
 ON CONFLICT (project_id, user_id, table_id, record_id) DO UPDATE SET
     record_key = excluded.record_key, data = excluded.data, deleted = excluded.deleted,
     position = excluded.position, xid = excluded.xid, device_id = excluded.device_id,
     updated_at = excluded.updated_at
-""")  # ``excluded.xid`` is the column default: this transaction's id
+"""  # ``excluded.xid`` is the column default: this transaction's id (0 on SQLite)
+
+
+def _insert(
+    table: str, times: Sequence[str], columns: Sequence[tuple[str, str, str]], postgresql: bool
+) -> str:
+    """An INSERT of a batch's rows. PostgreSQL: one statement, the rows as arrays unnested on
+    the server (one prepared statement whatever the batch's size; a VALUES list per size was
+    slower), JSON cast there from text. SQLite: one row's VALUES, for the driver's
+    executemany (SQLAlchemy's per-row type processing skipped)."""
+    names = ", ".join(name for name, _, _ in (*_WRITER, *columns))
+    if not postgresql:
+        values = ", ".join(f":{param}" for _, _, param in (*_WRITER, *columns))
+        return (
+            f"INSERT INTO {table} ({names}, {', '.join(times)}) VALUES ({values}, "
+            + ", ".join(":now" for _ in times)
+            + ")"
+        )
+    shared = ", ".join(f"CAST(:{param} AS {kind})" for _, kind, param in _WRITER)
+    arrays = ", ".join(
+        f"CAST(:{param} AS {'text' if kind == 'jsonb' else kind}[])" for _, kind, param in columns
+    )
+    row = ", ".join(
+        f"CAST(u.{name} AS jsonb)" if kind == "jsonb" else f"u.{name}" for name, kind, _ in columns
+    )
+    now = ", ".join("CAST(:now AS timestamptz)" for _ in times)
+    return (
+        f"INSERT INTO {table} ({names}, {', '.join(times)})\n"
+        f"SELECT {shared}, {row}, {now}\n"
+        f"FROM unnest({arrays}) AS u({', '.join(name for name, _, _ in columns)})"
+    )
+
+
+def _statement(sql: str, postgresql: bool) -> TextClause:
+    if postgresql:
+        return text(sql)  # asyncpg takes the datetime as it is
+    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))  # SQLite's text form
+
+
+_INSERT_ACTIONS = {
+    pg: _statement(
+        _insert("actions", ["stored_at"], _ACTIONS, pg)
+        + ("\nRETURNING id, table_id, record_id, time, action_order" if pg else ""),
+        pg,
+    )
+    for pg in (False, True)
+}
+# By whether the records were found (and locked) by the batch: new ones go in without ON
+# CONFLICT, a sixth cheaper on PostgreSQL; one a concurrent batch created meanwhile fails the
+# insert, and the batch is run again (see ``batch._retryable``).
+_WRITE_RECORDS = {
+    (pg, found): _statement(
+        _insert("records", ["created_at", "updated_at"], _RECORDS, pg)
+        + (_UPDATE_RECORD if found else ""),
+        pg,
+    )
+    for pg in (False, True)
+    for found in (False, True)
+}
+
+
+async def _write_rows(
+    session: AsyncSession,
+    statements: dict[Any, TextClause],
+    key: Any,
+    shared: dict[str, Any],
+    arrays: dict[str, list[Any]],
+) -> Any:
+    """``statements[(postgresql, *key)]`` run with ``shared`` and the rows in ``arrays``: one
+    execution with the arrays on PostgreSQL, an executemany of rows on SQLite."""
+    postgresql = is_postgresql(session)
+    statement = statements[(postgresql, *key) if key else postgresql]
+    if postgresql:
+        return await session.execute(statement, shared | arrays)
+    names = list(arrays)
+    rows = [shared | dict(zip(names, r, strict=True)) for r in zip(*arrays.values(), strict=True)]
+    return await session.execute(statement, rows)
 
 
 # PostgreSQL: the records a batch touches, each looked up and locked on its own through the
@@ -103,27 +181,6 @@ async def lock_records(
     return found
 
 
-def action_row(
-    project_id: int, user: str, device_id: str | None, c: Checked, now: Any, superseded: bool
-) -> dict[str, Any]:
-    return {
-        "project_id": project_id,
-        "table_id": c.table.id,
-        "user_id": user,
-        "action": c.action.value,
-        "record_id": c.record_id,
-        "json_data": c.source.json_data if c.data is not None else None,
-        "sample_time": c.sample_time,
-        "time": c.source.time,
-        "action_order": c.source.order,
-        "source": c.source.source,
-        "author": c.source.author,
-        "device_id": device_id,
-        "superseded": superseded,
-        "stored_at": now,
-    }
-
-
 async def insert_actions(
     session: AsyncSession,
     project_id: int,
@@ -134,18 +191,16 @@ async def insert_actions(
     now: Any,
 ) -> dict[int, int]:
     """Append the new actions to the log: each one's log position (id) by its index."""
-    if not is_postgresql(session):
-        rows = [action_row(project_id, user, device_id, c, now, c.index in superseded) for c in new]
-        stmt = insert(session, Action).returning(Action.id, sort_by_parameter_order=True)
-        ids = (await session.execute(stmt, rows)).scalars().all()
-        return {c.index: action_id for c, action_id in zip(new, ids, strict=True)}
-    result = await session.execute(
+    # SQLite: this transaction holds the write lock, so the rows after the largest id before
+    # it are exactly these (RETURNING would make SQLAlchemy send them a row at a time).
+    postgresql = is_postgresql(session)
+    before = None if postgresql else await session.scalar(select(func.max(Action.id)))
+    result = await _write_rows(
+        session,
         _INSERT_ACTIONS,
+        (),
+        {"project_id": project_id, "user_id": user, "device_id": device_id, "now": now},
         {
-            "project_id": project_id,
-            "user_id": user,
-            "device_id": device_id,
-            "now": now,
             "table_ids": [c.table.id for c in new],
             "actions": [c.action.value for c in new],
             "record_ids": [c.record_id for c in new],
@@ -158,6 +213,12 @@ async def insert_actions(
             "superseded": [c.index in superseded for c in new],
         },
     )
+    if not postgresql:
+        result = await session.execute(
+            select(
+                Action.id, Action.table_id, Action.record_id, Action.time, Action.action_order
+            ).where(Action.id > (before or 0))
+        )
     ids = {(t, r, time, order): action_id for action_id, t, r, time, order in result}
     return {c.index: ids[c.identity] for c in new}
 
@@ -178,63 +239,24 @@ async def upsert_records(
     final: Final,
     position: dict[int, int],
     now: Any,
+    existing: Collection[tuple[int, str]],
 ) -> None:
-    if not final:  # every action was superseded (an empty executemany would insert one row)
-        return
-    ordered = [final[key] for key in sorted(final)]  # one lock order for every batch
-    if is_postgresql(session):
-        await session.execute(
-            _UPSERT_RECORDS,
-            {
-                "project_id": project_id,
-                "user_id": user,
-                "device_id": device_id,
-                "now": now,
-                "table_ids": [c.table.id for c, _, _ in ordered],
-                "record_ids": [c.record_id for c, _, _ in ordered],
-                "record_keys": [record_key(c.table.spec, c.record_id, d) for c, d, _ in ordered],
-                "data": [_json_text(c, data) for c, data, _ in ordered],
-                "deleted": [deleted for _, _, deleted in ordered],
-                "positions": [position[c.index] for c, _, _ in ordered],
-            },
-        )
-        return
-    stmt = insert(session, Record)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Record.project_id, Record.user_id, Record.table_id, Record.record_id],
-        set_={
-            name: getattr(stmt.excluded, name)
-            # ``excluded.xid`` is the column default (0 on SQLite)
-            for name in (
-                "record_key",
-                "data",
-                "deleted",
-                "position",
-                "xid",
-                "device_id",
-                "updated_at",
-            )
-        },
-    )
-    await session.execute(
-        stmt,
-        [
-            {
-                "project_id": project_id,
-                "table_id": c.table.id,
-                "user_id": user,
-                "record_id": c.record_id,
-                "record_key": record_key(c.table.spec, c.record_id, data),
-                "data": data,
-                "deleted": deleted,
-                "position": position[c.index],
-                "device_id": device_id,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for c, data, deleted in ordered
-        ],
-    )
+    """Each touched record's final state; ``existing``: those that were found (and locked)."""
+    shared = {"project_id": project_id, "user_id": user, "device_id": device_id, "now": now}
+    for found in (False, True):
+        keys = sorted(key for key in final if (key in existing) is found)  # one lock order
+        if not keys:
+            continue
+        rows = [final[key] for key in keys]
+        arrays = {
+            "table_ids": [c.table.id for c, _, _ in rows],
+            "record_ids": [c.record_id for c, _, _ in rows],
+            "record_keys": [record_key(c.table.spec, c.record_id, d) for c, d, _ in rows],
+            "data": [_json_text(c, data) for c, data, _ in rows],
+            "deleted": [deleted for _, _, deleted in rows],
+            "positions": [position[c.index] for c, _, _ in rows],
+        }
+        await _write_rows(session, _WRITE_RECORDS, (found,), shared, arrays)
 
 
 async def advance_write_progress(
