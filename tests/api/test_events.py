@@ -17,6 +17,7 @@ from gateway.graphql.schema import schema
 from gateway.live.hub import Hub
 from tests.api.test_access_table import CALLERS, MUTATIONS, Row, make_world
 from tests.support import GatewayServer, GraphQLHttp
+from tests.support.live import make_project, note
 
 ACTIONS, RUNS, STATUS, ACCESS = "actions", "runs", "status", "access"
 NONE: frozenset[str] = frozenset()
@@ -129,3 +130,38 @@ async def test_every_commit_reaches_the_live_feeds(server: GatewayServer) -> Non
         if got != expected:
             differences.append(f"{name}: expected {sorted(expected)}, got {sorted(got)}")
     assert not differences, "\n".join(differences)
+
+
+REFUSED = """mutation($actions: [ActionInput!]!) {
+  writeActions(project: "live", actions: $actions, deviceId: "phone") { accepted }
+}"""
+
+
+async def test_a_refused_batch_announces_its_failed_run_and_no_actions(
+    server: GatewayServer,
+) -> None:
+    """A write's announcements go with its transaction (on PostgreSQL, NOTIFY inside it): a
+    refused batch rolled back announces nothing of it, only the FAILED run recorded after."""
+    await make_project(server)
+    admin = server.client(server.token("root", Role.ADMIN))
+    await admin.data(f'mutation {{ createProject(code: "{BARRIER}", name: "B") {{ code }} }}')
+    watched = Watched(server.app.state.services.hub)
+    alice = server.client(server.token("alice", Role.PATIENT))
+    await watched._barrier(admin)
+    valid, missing = note(1), note(2) | {"action": "UPDATE"}  # no such record: refused
+    body = await alice.execute(REFUSED, actions=[valid, missing])
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["VALIDATION_FAILED"]
+    for _ in range(1000):
+        if RUNS in watched._kinds():
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(QUIET_SECONDS)
+    assert watched._kinds() == {RUNS}
+    # and the same batch once valid announces its actions
+    await watched._barrier(admin)
+    assert (await alice.data(REFUSED, actions=[valid]))["writeActions"]["accepted"] == [0]
+    for _ in range(1000):
+        if {ACTIONS, RUNS, STATUS} <= watched._kinds():
+            break
+        await asyncio.sleep(0.01)
+    assert watched._kinds() == {ACTIONS, RUNS, STATUS}
