@@ -15,7 +15,9 @@ delivered progress in one small transaction after the read (see ``_read_counters
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import logging
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,6 +47,7 @@ from gateway.sync.snapshot import (
 )
 
 LOCAL, REMOTE = "local", "remote"
+logger = logging.getLogger("gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +333,7 @@ async def read_actions(
     counters = _read_counters(entries, merged)
     if request.device_id is not None:
         received = {scope.tables[p.table].id: p.cursor.position for p in progress}
-        run = await _record_read(
+        bookkeeping = _record_read(
             db,
             principal,
             scope,
@@ -340,10 +343,7 @@ async def read_actions(
             partial=has_more,
             received=received,
         )
-        if run is not None:
-            await events.runs_changed([run])
-        if own_run:
-            await events.status_changed(request.project)
+        await _even_if_cancelled(_announce(bookkeeping, events, request.project, own_run))
     return ReadBatch(
         actions=[_deliver(e, scope) for e in merged],
         progress=progress,
@@ -435,6 +435,38 @@ def _read_counters(read: Sequence[LogEntry], delivered: Sequence[LogEntry]) -> C
     )
 
 
+_unfinished: set[asyncio.Task[None]] = set()  # bookkeeping whose reader went away
+
+
+async def _even_if_cancelled(work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` to its end even when the caller is cancelled (a client that disconnects
+    mid-read, a subscription stopped): a read's bookkeeping must not be half done or lost. Its
+    errors reach the caller; once the caller is gone, the log."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        _unfinished.add(task)  # kept until it ends
+        task.add_done_callback(_finished)
+        raise
+
+
+def _finished(task: asyncio.Task[None]) -> None:
+    _unfinished.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a read's bookkeeping failed", exc_info=task.exception())
+
+
+async def _announce(
+    bookkeeping: Coroutine[Any, Any, RunInfo | None], events: Events, project: str, own_run: bool
+) -> None:
+    run = await bookkeeping
+    if run is not None:
+        await events.runs_changed([run])
+    if own_run:
+        await events.status_changed(project)
+
+
 async def _record_read(
     db: Database,
     principal: Principal,
@@ -452,7 +484,9 @@ async def _record_read(
     done = read_exchange(principal, scope.project_id, scope.user, request)
     for attempt in (1, 2):
         try:
-            async with db.transaction() as session:
+            # On PostgreSQL one statement, one round trip: no transaction around it.
+            opened = db.lookup() if db.backend == "postgresql" else db.transaction()
+            async with opened as session:
                 return await exchange.received(
                     session,
                     done,

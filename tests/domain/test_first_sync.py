@@ -7,19 +7,30 @@ import asyncio
 import base64
 import json
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from gateway.db import Database
-from gateway.db.models import Action, DeliveredProgress, ProjectTable, Record
+from gateway.db.models import Action, DeliveredProgress, ProjectTable, Record, SyncEvent
 from gateway.errors import GatewayError
 from gateway.sync.actions import ActionType, DeliveredAction
 from gateway.sync.cursor import Cursor
 from gateway.sync.reader import ReadFilter, ReadRequest, TimeRange, read_actions
+from gateway.sync.runs import RunInfo
 from gateway.sync.writer import WriteRequest, write_in_transaction
-from tests.support.sync import ALICE, PROJECT, act, make_study, read_all, rid, write
+from tests.support.sync import (
+    ALICE,
+    PROJECT,
+    RecordedEvents,
+    act,
+    make_study,
+    read_all,
+    rid,
+    write,
+)
 
 pytestmark = pytest.mark.usefixtures("study")
 
@@ -337,3 +348,40 @@ async def test_first_sync_under_concurrent_writers(db: Database) -> None:
         assert local == server
         versions = [(a.record_id, a.position) for a in got]
         assert len(versions) == len(set(versions)), "a version was delivered twice"
+
+
+async def test_a_reads_bookkeeping_is_finished_when_its_reader_goes_away(db: Database) -> None:
+    """A client that disconnects while its read is being recorded: the GET, the run and their
+    announcements still happen."""
+    await write(db, [act("notes", "INSERT", 1, 1, text="x")], device="phone")
+    announcing, gate, announced = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    class Slow(RecordedEvents):
+        async def runs_changed(self, runs: Sequence[RunInfo]) -> None:
+            announcing.set()  # recorded, committed; the client goes away now
+            await gate.wait()
+            await super().runs_changed(runs)
+
+        async def status_changed(self, project: str) -> None:
+            await super().status_changed(project)
+            announced.set()
+
+    events = Slow()
+    request = ReadRequest(PROJECT, device_id="tablet")
+    reading = asyncio.create_task(read_actions(db, ALICE, request, max_batch=10, events=events))
+    await asyncio.wait_for(announcing.wait(), 10)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    gate.set()
+    await asyncio.wait_for(announced.wait(), 10)
+    assert [run.status.value for run in events.runs] == ["COMPLETED"]
+    assert await history(db) == ["GET"]
+
+
+async def history(db: Database) -> list[str]:
+    async with db.session() as session:
+        found = await session.scalars(
+            select(SyncEvent.direction).where(SyncEvent.device_id == "tablet")
+        )
+        return list(found)
