@@ -16,11 +16,13 @@ from sqlalchemy import select
 from gateway.db import Database
 from gateway.db.models import Action, DeliveredProgress, ProjectTable, Record, SyncEvent
 from gateway.errors import GatewayError
+from gateway.live.hub import Hub
+from gateway.live.stream import stream_actions
 from gateway.sync.actions import ActionType, DeliveredAction
 from gateway.sync.cursor import Cursor
 from gateway.sync.reader import ReadFilter, ReadRequest, TimeRange, read_actions
 from gateway.sync.runs import RunInfo
-from gateway.sync.writer import WriteRequest, write_in_transaction
+from gateway.sync.writer import WriteRequest, write_actions, write_in_transaction
 from tests.support.sync import (
     ALICE,
     PROJECT,
@@ -385,3 +387,30 @@ async def history(db: Database) -> list[str]:
             select(SyncEvent.direction).where(SyncEvent.device_id == "tablet")
         )
         return list(found)
+
+
+async def test_a_subscription_without_progress_starts_from_the_snapshot(db: Database) -> None:
+    """databaseActions: the records as they are, in pages, then the changes as they come."""
+    await write(
+        db,
+        [act("notes", "INSERT", n, n, text="v0") for n in (1, 2, 3)]
+        + [act("notes", "UPDATE", n, 10 + n, text="v1") for n in (1, 2, 3)],
+        device="phone",
+    )
+    hub = Hub()
+    request = ReadRequest(PROJECT, device_id="tablet", max_count=2)
+    live = stream_actions(db, hub, ALICE, request, max_batch=100, poll_seconds=300.0)
+    first, second = await anext(live), await anext(live)
+    assert [(a.action, a.record_id, a.json_data) for a in first.actions + second.actions] == [
+        (ActionType.INSERT, rid(n), '{"text":"v1"}') for n in (1, 2, 3)
+    ]
+    await write_actions(
+        db,
+        ALICE,
+        WriteRequest(PROJECT, [act("notes", "DELETE", 2, 20)], device_id="phone"),
+        max_batch=10,
+        events=RecordedEvents(hub),
+    )
+    later = await asyncio.wait_for(anext(live), 10)
+    assert [(a.action, a.record_id) for a in later.actions] == [(ActionType.DELETE, rid(2))]
+    await live.aclose()  # type: ignore[attr-defined]
