@@ -32,14 +32,14 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, literal, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Text, and_, cast, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.dialect import in_values
 from gateway.db.models import Action, Record, WriteProgress
 from gateway.sync.actions import ActionType
 from gateway.sync.cursor import Position
-from gateway.sync.merge import LogEntry, compact_json, fold_record
+from gateway.sync.merge import LogEntry, fold_record
 from gateway.sync.selection import CatalogTable
 
 
@@ -96,7 +96,8 @@ _RECORD_COLUMNS = (
     Record.id,
     Record.table_id,
     Record.record_id,
-    Record.data,
+    # As text, as stored (JSON's own spacing on both databases): no parsing and writing again.
+    cast(Record.data, Text).label("data"),
     Record.xid,
     Record.position,
     Action.action,
@@ -172,7 +173,7 @@ async def read_snapshot(
             later[table_id].append(record_id)
         else:
             # Unchanged since an INSERT: its text as the device sent it; else the record's data.
-            text = json_data if action == ActionType.INSERT.value else compact_json(data)
+            text = json_data if action == ActionType.INSERT.value else data
             entry = LogEntry(
                 Position(xid, position),
                 part.name,

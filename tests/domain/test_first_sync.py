@@ -402,7 +402,7 @@ async def test_a_subscription_without_progress_starts_from_the_snapshot(db: Data
     live = stream_actions(db, hub, ALICE, request, max_batch=100, poll_seconds=300.0)
     first, second = await anext(live), await anext(live)
     assert [(a.action, a.record_id, a.json_data) for a in first.actions + second.actions] == [
-        (ActionType.INSERT, rid(n), '{"text":"v1"}') for n in (1, 2, 3)
+        (ActionType.INSERT, rid(n), '{"text": "v1"}') for n in (1, 2, 3)
     ]
     await write_actions(
         db,
