@@ -18,7 +18,6 @@ is counted once it was handed on, so that the run's bookkeeping never delays a d
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator
@@ -123,11 +122,7 @@ async def stream_actions(
                         if run is not None:
                             limits.append(run.refresh_in())
                         timeout = min((t for t in limits if t is not None), default=None)
-                        if timeout is None:
-                            await waiter.event.wait()
-                            break
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(waiter.event.wait(), timeout)
+                        await waiter.event.wait(timeout)
                         if run is not None:
                             await run.save()  # touches the run once its refresh is due
     except Exception as exc:
