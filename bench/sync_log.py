@@ -2,7 +2,7 @@
 
 Measures, on a fresh database that is dropped at the end:
 
-- ingest: ``writeActions`` in batches of 1,000 INSERTs (actions/s);
+- ingest: ``writeActions`` in batches of 1,000 INSERTs (``--batch``; actions/s);
 - pull: ``actions`` in pages of 1,000 (``maxCount: 1000``), following the returned progress
   until ``hasMore`` is false, read as another device (actions/s);
 - floor: the same rows read straight from the ``actions`` table with asyncpg (the reader's
@@ -212,11 +212,11 @@ def make_action(index: int, start_ms: int, rng: random.Random) -> dict[str, Any]
     }
 
 
-def make_batches(total: int) -> list[list[dict[str, Any]]]:
+def make_batches(total: int, size: int = BATCH) -> list[list[dict[str, Any]]]:
     rng = random.Random(SEED)
     start_ms = int(time.time() * 1000) - total * 1_000
     actions = [make_action(i, start_ms, rng) for i in range(total)]
-    return [actions[i : i + BATCH] for i in range(0, total, BATCH)]
+    return [actions[i : i + size] for i in range(0, total, size)]
 
 
 async def ingest(
@@ -308,7 +308,7 @@ async def measure(
     settings = gateway_settings(database_url)
     tokens = TokenService(settings)
     admin, token = tokens.issue("bench-admin", Role.ADMIN), tokens.issue(USER, Role.PATIENT)
-    batches = make_batches(total)
+    batches = make_batches(total, args.batch)
     expected = {a["recordId"] for batch in batches for a in batch}
     check(len(expected) == total, "record ids must be distinct")
     async with (
@@ -355,6 +355,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--segment", type=int, default=10_000, help="actions per timed segment (default 10000)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=BATCH, help=f"actions per write (default {BATCH})"
     )
     parser.add_argument("--ingest-only", action="store_true", help="skip the pull and the floor")
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
