@@ -39,14 +39,14 @@ class ErrorCodes(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        _code(self.execution_context.result)
+        code_errors(self.execution_context.result)
 
     def on_stream_result(self, result: object) -> Iterator[None]:
-        _code(result)
+        code_errors(result)
         yield
 
 
-def _code(result: object) -> None:
+def code_errors(result: object) -> None:
     """Code the errors of a result: Strawberry's, or graphql-core's on the HTTP path."""
     errors = getattr(result, "errors", None)
     if not errors:
@@ -64,11 +64,16 @@ def _coded(error: GraphQLError, request_error: bool) -> GraphQLError:
         logger.error(
             "unexpected error in %s", error.path or "a live stream", exc_info=error.original_error
         )
-        return GraphQLError(
-            INTERNAL_ERROR_MESSAGE,
-            nodes=error.nodes,
-            path=error.path,
-            extensions={"code": "INTERNAL_SERVER_ERROR"},
-        )
+        return internal_error(error)
     error.extensions = {**(error.extensions or {}), "code": BadUserInput.code}
     return error
+
+
+def internal_error(error: GraphQLError | None = None) -> GraphQLError:
+    """What clients see of a failure of the gateway (at ``error``'s place, when given)."""
+    return GraphQLError(
+        INTERNAL_ERROR_MESSAGE,
+        nodes=error.nodes if error else None,
+        path=error.path if error else None,
+        extensions={"code": "INTERNAL_SERVER_ERROR"},
+    )

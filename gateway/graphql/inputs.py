@@ -62,7 +62,7 @@ def _document_unstorable(document: DocumentNode) -> bool:
 _document_unstorable_cached = lru_cache(maxsize=MAX_CACHED_OPERATIONS)(_document_unstorable)
 
 
-def _unstorable_literals(document: DocumentNode, query: str | None) -> bool:
+def unstorable_literals(document: DocumentNode, query: str | None) -> bool:
     check = _document_unstorable_cached if cacheable(query) else _document_unstorable
     return check(document)
 
@@ -78,7 +78,7 @@ class StorableText(SchemaExtension):
         errors = context.pre_execution_errors
         if not errors and (
             unstorable(context.variables)
-            or (document is not None and _unstorable_literals(document, context.query))
+            or (document is not None and unstorable_literals(document, context.query))
         ):
             error = BadUserInput(MESSAGE)
             context.pre_execution_errors = [GraphQLError(MESSAGE, extensions=error.extensions)]

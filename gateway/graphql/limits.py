@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -320,31 +321,42 @@ def response_budget() -> ResponseBudget | None:
     return _BUDGET.get()
 
 
-class RequestBudget(SchemaExtension):
+@asynccontextmanager
+async def operation_budget(
+    timeout_seconds: float, max_response_bytes: int, *, stream: bool = False
+) -> AsyncIterator[None]:
     """The runtime budgets of one operation: a query or mutation still running after
     ``timeout_seconds`` is stopped (its transaction rolls back) with ``LIMIT_EXCEEDED``; every
-    operation's answer carries at most ``max_response_bytes`` of record data."""
+    operation's answer carries at most ``max_response_bytes`` of record data. A ``stream``
+    (subscription) runs as long as it is wanted: its messages have budgets."""
+    _BUDGET.set(ResponseBudget(max_response_bytes))
+    try:
+        if stream:
+            yield
+            return
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                yield
+        except TimeoutError as exc:
+            raise LimitExceeded(
+                f"the operation took longer than {timeout_seconds:g} s and was stopped; "
+                "nothing it would have written was kept",
+                limit="timeout",
+                max=timeout_seconds,
+            ) from exc
+    finally:
+        # Each operation runs in a task (and so a context) of its own; if another
+        # extension failed to start, this one is closed later, from elsewhere.
+        _BUDGET.set(None)
+
+
+class RequestBudget(SchemaExtension):
+    """``operation_budget`` around each operation's execution."""
 
     def __init__(self, timeout_seconds: float, max_response_bytes: int) -> None:
         self.timeout_seconds, self.max_response_bytes = timeout_seconds, max_response_bytes
 
     async def on_execute(self) -> AsyncIterator[None]:
-        _BUDGET.set(ResponseBudget(self.max_response_bytes))
-        try:
-            if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
-                yield  # a stream runs as long as it is wanted; its messages have budgets
-                return
-            try:
-                async with asyncio.timeout(self.timeout_seconds):
-                    yield
-            except TimeoutError as exc:
-                raise LimitExceeded(
-                    f"the operation took longer than {self.timeout_seconds:g} s and was stopped; "
-                    "nothing it would have written was kept",
-                    limit="timeout",
-                    max=self.timeout_seconds,
-                ) from exc
-        finally:
-            # Each operation runs in a task (and so a context) of its own; if another
-            # extension failed to start, this one is closed later, from elsewhere.
-            _BUDGET.set(None)
+        stream = self.execution_context.operation_type is OperationType.SUBSCRIPTION
+        async with operation_budget(self.timeout_seconds, self.max_response_bytes, stream=stream):
+            yield

@@ -22,6 +22,7 @@ from gateway.graphql.inputs import StorableText
 from gateway.graphql.limits import OperationLimits, RequestBudget
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
+from gateway.graphql.quick import QuickOperations
 from gateway.graphql.records import RecordQuery
 from gateway.graphql.runs import SyncRunMutation, SyncRunQuery, SyncRunSubscription
 from gateway.graphql.scalars import SCALARS
@@ -73,6 +74,9 @@ class Subscription(
 
 
 class GatewaySchema(strawberry.Schema):
+    #: Requests seen before, run without Strawberry's per-request pipeline (``quick.py``).
+    quick: QuickOperations | None = None
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -88,7 +92,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     hardened = settings is not None and not settings.introspection_enabled
     limits = OperationLimits.from_settings(settings) if settings else OperationLimits()
     # Validation's cache lives at module level; the factories only hand it to each request.
-    return GatewaySchema(
+    built = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -103,6 +107,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         execution_context_class=ExecutionWithoutSuggestions if hardened else FlatLists,
         config=StrawberryConfig(scalar_map=SCALARS),
     )
+    built.quick = QuickOperations(built, limits, hide_suggestions=hardened)
+    return built
 
 
 schema = build_schema()

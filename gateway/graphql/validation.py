@@ -80,13 +80,28 @@ def _validate(
 _validate_cached = lru_cache(maxsize=2 * MAX_CACHED_OPERATIONS)(_validate)
 
 
+def document_errors(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    limits: OperationLimits,
+    *,
+    anonymous: bool,
+    hide_suggestions: bool,
+    cache: bool = True,
+) -> list[GraphQLError]:
+    """What validation refuses in ``document``: the operation limits first (stricter for
+    anonymous callers), then ``rules`` and Strawberry's own."""
+    validated = _validate_cached if cache else _validate
+    return validated(schema, document, rules, _rules_for(limits)[anonymous], hide_suggestions)
+
+
 class Validation(SchemaExtension):
     """Token limit before parsing, operation limits before the rest of validation, each
     distinct document validated once per caller kind."""
 
     def __init__(self, limits: OperationLimits, hide_suggestions: bool) -> None:
         self.limits, self.hide_suggestions = limits, hide_suggestions
-        self.rules = _rules_for(limits)
         self.refused: GraphQLError | None = None
 
     def on_operation(self) -> Iterator[None]:
@@ -109,14 +124,14 @@ class Validation(SchemaExtension):
             context.pre_execution_errors = [self.refused]
         else:
             assert context.graphql_document is not None
-            anonymous = not getattr(context.context, "signed_in", False)
-            validated = _validate_cached if cacheable(context.query) else _validate
-            context.pre_execution_errors = validated(
+            context.pre_execution_errors = document_errors(
                 context.schema._schema,
                 context.graphql_document,
                 tuple(context.validation_rules),
-                self.rules[anonymous],
-                self.hide_suggestions,
+                self.limits,
+                anonymous=not getattr(context.context, "signed_in", False),
+                hide_suggestions=self.hide_suggestions,
+                cache=cacheable(context.query),
             )
         yield
 

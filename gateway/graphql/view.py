@@ -66,6 +66,7 @@ from gateway.graphql.http import (
     parse_query_params,
     request_data,
 )
+from gateway.graphql.quick import QuickOperations
 from gateway.graphql.validation import too_many_tokens
 from gateway.http_limits import RateLimiter, address_key, user_key
 from gateway.http_security import OriginPolicy
@@ -293,6 +294,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
         allowed = {StrawberryOperationType.QUERY}
         if request_adapter.method == "POST":
             allowed.add(StrawberryOperationType.MUTATION)
+        quick: QuickOperations | None = getattr(self.schema, "quick", None)
+        if quick is not None:
+            result = await quick.execute(request_data, context, allowed)
+            if result is not None:
+                return result
         try:
             return await self.schema.execute(
                 request_data.query,
