@@ -81,6 +81,8 @@ async def stream_actions(
             await run.start(principal, scope, request)
         with hub.listen(scope.project_id, scope.user, scope.table_ids) as waiter:
             async with watches.watch(scope.project_id) as watch:
+                if run is not None:
+                    watch.keep(run)  # until the run ends
                 await watch.ready()
                 while True:
                     check_token(principal)
@@ -114,17 +116,11 @@ async def stream_actions(
                         continue
                     if seen is not None:  # no tables selected: nothing will ever come
                         watch.parked(seen)
-                    # No timer of its own for lost wake-ups (the watch re-checks for every
-                    # stream of the project): only the token's expiry and the run's refresh.
+                    # No timer of its own for lost wake-ups nor for its run's refresh (the
+                    # watch does both for every stream of the project): only its token's.
                     while not waiter.event.is_set():
                         check_token(principal)
-                        limits = [token_seconds(principal)]
-                        if run is not None:
-                            limits.append(run.refresh_in())
-                        timeout = min((t for t in limits if t is not None), default=None)
-                        await waiter.event.wait(timeout)
-                        if run is not None:
-                            await run.save()  # touches the run once its refresh is due
+                        await waiter.event.wait(token_seconds(principal))
     except Exception as exc:
         error = exc
         raise
@@ -136,10 +132,11 @@ async def stream_actions(
 
 class LiveRun:
     """A live subscription's run of its device's sync. Each read's counters are added to it in
-    a small transaction of their own, after the batch was handed on (``save``)."""
+    a small transaction of their own, after the batch was handed on (``save``); while idle, the
+    project's watch touches it with the other runs due (``touched``)."""
 
     def __init__(self, db: Database, refresh_seconds: float, events: Events) -> None:
-        self._db, self._refresh, self._events = db, refresh_seconds, events
+        self._db, self._refresh, self.events = db, refresh_seconds, events
         self.run_id: int | None = None  # None before it starts and once it ended
         self._refresh_at = 0.0
         self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
@@ -152,7 +149,7 @@ class LiveRun:
             run = await exchange.live_started(session, done, full_sync=not request.progress)
         self.run_id = run.id  # at once after the commit: from here on it will be ended
         self._refresh_at = time.monotonic() + self._refresh
-        await self._events.runs_changed([run])
+        await self.events.runs_changed([run])
 
     def read(self, counters: Counters) -> None:
         for name, value in counters.given().items():
@@ -163,6 +160,12 @@ class LiveRun:
         if self.run_id is None:
             return None
         return max(0.0, self._refresh_at - time.monotonic())
+
+    def touched(self, ok: bool) -> None:
+        if ok:
+            self._refresh_at = time.monotonic() + self._refresh
+        else:  # canceled or timed out meanwhile: the stream goes on without it
+            self.run_id = None
 
     async def save(self) -> None:
         """Add the counters read since the last save; with none, touch the run only when a
@@ -179,7 +182,7 @@ class LiveRun:
             return
         self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
         self._refresh_at = time.monotonic() + self._refresh
-        await self._events.runs_changed([run])
+        await self.events.runs_changed([run])
 
     async def finish(self, error: Exception | None) -> None:
         """COMPLETED with what it read last, or FAILED with the error that ended the stream.
@@ -203,7 +206,7 @@ class LiveRun:
         except Exception:
             logger.exception("could not end the live sync run %s", run_id)
             return
-        await self._events.runs_changed([run])
+        await self.events.runs_changed([run])
 
     def _counters(self) -> Counters:
         return Counters(**self._unsaved)

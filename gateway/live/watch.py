@@ -20,28 +20,34 @@ changed since the previous check, the project's streams and dashboards are woken
 re-reads through the access rule, ending with FORBIDDEN if it must. So a lost access
 announcement also costs at most ``poll_seconds``. ``Hub.wake_all`` (after the LISTEN connection
 came back) asks every watch to check at once instead of waking every stream.
+
+A device's stream is a WORKING run of its sync that must be touched before the sweeper times it
+out. The watch touches the runs of all its idle device streams that come due before its next
+check in one UPDATE, rather than each stream in a transaction of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import String, bindparam, func, select, tuple_
+from sqlalchemy import String, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import Database
-from gateway.db.models import AccessGrant, Action, Project, ProjectMember
+from gateway.db.models import AccessGrant, Action, Project, ProjectMember, SyncRun
+from gateway.db.types import utcnow
 from gateway.live.feeds import SharedFeeds
 from gateway.live.guard import jittered
 from gateway.live.hub import Hub
 from gateway.sync.cursor import Position
+from gateway.sync.events import Events
 from gateway.sync.horizon import horizon
+from gateway.sync.runs import SyncRunStatus, runs_by_id
 from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.live")
@@ -49,6 +55,19 @@ logger = logging.getLogger("gateway.live")
 # PostgreSQL: the users are one array parameter (one index probe each on the log's
 # (project, user, xid, id) index); asyncpg takes at most 32,767 parameters.
 _USERS = bindparam("users", type_=ARRAY(String))
+_RUNS_PER_UPDATE = 1_000  # ids in one IN list, far below both databases' parameter limits
+
+
+class KeptRun(Protocol):
+    """A live stream's run of its device's sync (``stream.LiveRun``)."""
+
+    run_id: int | None  # None: it ended
+    events: Events
+
+    def refresh_in(self) -> float | None: ...
+
+    def touched(self, ok: bool) -> None:
+        """Touched now (ok), or found no longer WORKING (canceled or timed out meanwhile)."""
 
 
 class LogWatch:
@@ -58,6 +77,7 @@ class LogWatch:
         self._lowered: Position | None = None  # reported while a check ran
         self._access: tuple[Any, ...] | None = None  # None: not known (yet, or since a failure)
         self._ready = asyncio.Event()  # the first check ended
+        self._runs: set[KeptRun] = set()  # of the device streams, touched before they time out
         self._task: asyncio.Task[None] | None = None
         self.checks = 0  # completed checks (tests wait for one)
 
@@ -71,6 +91,10 @@ class LogWatch:
         """Once the watch knows who may see the project: a stream checks its access after
         this, so that any change the watch sees later is one the stream may not have seen."""
         await self._ready.wait()
+
+    def keep(self, run: KeptRun) -> None:
+        """Touch ``run`` before it times out, until it ends."""
+        self._runs.add(run)
 
     def parked(self, seen: Position) -> None:
         """A stream of the project caught up: it has seen everything it may read up to
@@ -92,8 +116,12 @@ class LogWatch:
                     logger.exception("could not check the log of project %s", self._project_id)
                     self._access = None
                 self._ready.set()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(poke.event.wait(), jittered(self._poll))
+                await poke.event.wait(self._next_check())
+
+    def _next_check(self) -> float:
+        """Seconds to the next check: the poll interval, or less when a run comes due first."""
+        due = (r.refresh_in() for r in self._runs)
+        return min([jittered(self._poll), *(d for d in due if d is not None)])
 
     async def check(self) -> None:
         """Wake the streams that have something new to read, and every stream and dashboard
@@ -119,7 +147,41 @@ class LogWatch:
             # parked meanwhile with less.
             risen = max(floor, upper)
             self._floor = risen if self._lowered is None else min(risen, self._lowered)
+        await self._touch_runs()
         self.checks += 1
+
+    async def _touch_runs(self) -> None:
+        """Touch the runs due before the next check (a bit early rather than one by one)."""
+        horizon_seconds = self._poll * 1.2  # the longest a jittered wait lasts
+        due: dict[int, KeptRun] = {}
+        for run in list(self._runs):
+            left = run.refresh_in()
+            if run.run_id is None or left is None:
+                self._runs.discard(run)  # it ended
+            elif left <= horizon_seconds:
+                due[run.run_id] = run
+        if not due:
+            return
+        ids = list(due)
+        touched: set[int] = set()
+        async with self._db.transaction() as session:
+            now = utcnow()
+            for i in range(0, len(ids), _RUNS_PER_UPDATE):
+                statement = (
+                    update(SyncRun)
+                    .where(
+                        SyncRun.id.in_(ids[i : i + _RUNS_PER_UPDATE]),  # type: ignore[union-attr]
+                        SyncRun.status == SyncRunStatus.WORKING.value,
+                    )
+                    .values(updated_at=now)
+                    .returning(SyncRun.id)
+                )
+                touched.update((await session.scalars(statement)).all())
+        for run_id, run in due.items():
+            run.touched(run_id in touched)
+        if touched:
+            events = next(iter(due.values())).events  # the gateway's: every stream's is
+            await events.runs_changed(await runs_by_id(self._db, touched))
 
 
 async def _readable(

@@ -21,6 +21,7 @@ from gateway.live.watch import LogWatch
 from gateway.sync import projects
 from gateway.sync.grants import grant_access, revoke_access
 from gateway.sync.reader import ReadBatch, ReadRequest
+from gateway.sync.runs import sweep_runs
 from gateway.sync.writer import WriteRequest, write_actions
 from tests.support.sync import ADMIN, ALICE, BOB, CAROL, PROJECT, RecordedEvents, act, make_study
 
@@ -176,3 +177,33 @@ async def test_a_stream_ends_when_access_goes_and_the_wake_up_is_lost(
     pending.cancel()
     await asyncio.gather(pending, return_exceptions=True)
     await close([bystander])
+
+
+async def test_idle_device_streams_are_kept_working_in_one_statement_per_check(
+    db: Database,
+) -> None:
+    await make_study(db)
+    hub = Hub()
+    await write(db, ALICE, 1)
+    timeout = 1.5  # each run touched every 0.5 s at least, or the sweeper fails it
+    streams = [
+        stream_actions(
+            db,
+            hub,
+            ALICE,
+            ReadRequest(PROJECT, device_id=f"tablet-{n}"),
+            max_batch=10_000,
+            poll_seconds=POLL,
+            run_timeout_seconds=timeout,
+        )
+        for n in range(8)
+    ]
+    for live in streams:
+        assert await next_times(live) == [1]
+    watch = await the_watch(db, hub)
+    with statements(db) as sent:
+        await asyncio.sleep(3 * timeout)  # idle for longer than a run's timeout
+        assert not await sweep_runs(db, timeout)  # no run was left to time out
+    touches = [s for s in sent if s.lstrip().upper().startswith("UPDATE SYNC_RUNS")]
+    assert touches and len(touches) <= watch.checks  # all due runs in one statement a check
+    await close(streams)
