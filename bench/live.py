@@ -1,20 +1,24 @@
 """Benchmark of live delivery over WebSocket subscriptions, against PostgreSQL.
 
-With N idle subscribers (N distinct users, one graphql-transport-ws connection and one
-``databaseActions`` subscription each) and one live subscriber, measures:
+With N idle subscriptions (N distinct users, one ``databaseActions`` subscription each, K per
+graphql-transport-ws connection) and one live subscriber, measures:
 
 - latency: from a ``writeActions`` HTTP response (one action per batch, one batch after the
   other) to the ``next`` message carrying that action at the live subscriber (p50 and p99, ms);
 - memory: the gateway process's resident memory (VmRSS) with the idle subscriptions open, less
-  the same before any was opened, divided by N (KiB per idle subscription).
+  the same before any was opened, divided by N (KiB per idle subscription);
+- idle CPU: the gateway process's CPU time (user + system) over ``--idle-seconds`` while
+  nothing is written, divided by that time (cores).
 
 The gateway runs as a separate process (``gateway serve``) on a fresh database that is dropped
-at the end, on failure too. Every idle user has one action written before it subscribes: the
-backlog batch that comes back shows that its subscription is registered and caught up. The run
-checks that every written action reaches the live subscriber exactly once and that no idle
-subscriber receives anything after its backlog. Run from the repository root:
+at the end, on failure too. Every idle user has one action in the log before it subscribes
+(seeded with COPY straight into the log table, which is much faster than N writes): the backlog
+batch that comes back shows that its subscription is registered and caught up. The run checks
+that every written action reaches the live subscriber exactly once and that no idle subscriber
+receives anything after its backlog. Run from the repository root:
 
     .venv/bin/python bench/live.py [--subscribers 100,1000] [--batches 200] [--postgres-url URL]
+    .venv/bin/python bench/live.py --subscribers 10000,50000 --per-connection 50
 
 The PostgreSQL URL (default ``postgresql://postgres@127.0.0.1:5432/postgres``, or
 ``GATEWAY_BENCH_POSTGRES_URL``) names a database to connect to for CREATE/DROP DATABASE; the
@@ -37,9 +41,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 import orjson
 import websockets
@@ -70,7 +76,7 @@ SEED_DEVICE = "bench-seed"
 JWT_SECRET = "bench-secret-" + "x" * 40
 PROTOCOL = "graphql-transport-ws"
 WARMUP_BATCHES = 10  # written and checked before each measurement, not timed
-CONCURRENCY = 8  # seed writes and subscription openings at once (below the pool's 10)
+CONCURRENCY = 8  # connections opened at once
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
 HTTP_TIMEOUT_SECONDS = 60.0
@@ -97,8 +103,8 @@ mutation ($project: String!, $actions: [ActionInput!]!, $user: String, $deviceId
 }
 """
 SUBSCRIBE = """
-subscription ($project: String!, $deviceId: String) {
-  databaseActions(project: $project, deviceId: $deviceId) {
+subscription ($project: String!, $user: String, $deviceId: String) {
+  databaseActions(project: $project, user: $user, deviceId: $deviceId) {
     actions { recordId } progress { table cursor } hasMore
   }
 }
@@ -114,6 +120,7 @@ class Row:
     kib_per_subscription: float
     rss_kib: int
     open_seconds: float
+    idle_cores: float | None  # None: not measured
 
 
 # --- database ---------------------------------------------------------------------------------
@@ -140,6 +147,12 @@ def gateway_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("gateway")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "gateway"]
     return [*command, "serve", "--port", str(port), "--log-level", "warning"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, user and system (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -232,9 +245,9 @@ async def receive(ws: ClientConnection) -> dict[str, Any]:
     return message
 
 
-async def subscribe(ws_url: str, token: str, variables: dict[str, Any]) -> ClientConnection:
-    """An acknowledged connection with one ``databaseActions`` subscription (id "1"). The
-    client sends no keep-alive pings of its own (the gateway's uvicorn pings every 20 s)."""
+async def connect(ws_url: str, token: str) -> ClientConnection:
+    """An acknowledged graphql-transport-ws connection. The client sends no keep-alive pings of
+    its own (the gateway's uvicorn pings every 20 s)."""
     ws = await websockets.connect(
         ws_url, subprotocols=[PROTOCOL], ping_interval=None, open_timeout=WS_TIMEOUT_SECONDS
     )
@@ -242,18 +255,16 @@ async def subscribe(ws_url: str, token: str, variables: dict[str, Any]) -> Clien
         await send(ws, {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
         ack = await receive(ws)
         check(ack["type"] == "connection_ack", f"expected connection_ack, got {ack}")
-        await send(
-            ws,
-            {
-                "type": "subscribe",
-                "id": "1",
-                "payload": {"query": SUBSCRIBE, "variables": variables},
-            },
-        )
     except BaseException:
         await ws.close()
         raise
     return ws
+
+
+async def start(ws: ClientConnection, operation_id: str, variables: dict[str, Any]) -> None:
+    """One ``databaseActions`` subscription on the connection."""
+    payload = {"query": SUBSCRIBE, "variables": variables}
+    await send(ws, {"type": "subscribe", "id": operation_id, "payload": payload})
 
 
 def record_ids(message: dict[str, Any]) -> list[str]:
@@ -265,11 +276,11 @@ def record_ids(message: dict[str, Any]) -> list[str]:
 
 
 @dataclass(eq=False, slots=True)
-class IdleSubscriber:
-    """A connection that must stay silent after its backlog: whatever it receives later is
-    kept in ``stray`` (a ping is answered)."""
+class IdleConnection:
+    """A connection whose subscriptions (one per user) must stay silent after their backlogs:
+    whatever it receives later is kept in ``stray`` (a ping is answered)."""
 
-    user: str
+    users: list[str]
     ws: ClientConnection
     stray: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
@@ -288,21 +299,32 @@ class IdleSubscriber:
             self.stray.append("connection closed")
 
 
-async def open_idle(ws_url: str, user: str, token: str, seed_record_id: str) -> IdleSubscriber:
-    """Subscribe as ``user`` and wait for the backlog: its one seeded action."""
-    ws = await subscribe(ws_url, token, {"project": PROJECT})
+async def open_idle(ws_url: str, token: str, seeded: dict[str, str]) -> IdleConnection:
+    """One connection subscribing for each of ``seeded``'s users (user: its seeded record id),
+    all at once; returns once every backlog, that one action, came back."""
+    ws = await connect(ws_url, token)
     try:
-        backlog = record_ids(await receive(ws))
-        check(backlog == [seed_record_id], f"{user}: backlog {backlog}, not its seeded action")
+        expected: dict[str, tuple[str, str]] = {}
+        for n, (user, record_id) in enumerate(seeded.items(), start=1):
+            expected[str(n)] = (user, record_id)
+            await start(ws, str(n), {"project": PROJECT, "user": user})
+        while expected:
+            message = await receive(ws)
+            if message.get("type") == "ping":
+                await send(ws, {"type": "pong"})
+                continue
+            user, record_id = expected.pop(str(message.get("id")), ("?", "?"))
+            backlog = record_ids(message)
+            check(backlog == [record_id], f"{user}: backlog {backlog}, not its seeded action")
     except BaseException:
         await ws.close()
         raise
-    idle = IdleSubscriber(user, ws)
+    idle = IdleConnection(list(seeded), ws)
     idle.task = asyncio.create_task(idle.watch())
     return idle
 
 
-async def close_idle(idle: IdleSubscriber) -> None:
+async def close_idle(idle: IdleConnection) -> None:
     await idle.ws.close()
     if idle.task is not None:
         idle.task.cancel()
@@ -322,7 +344,13 @@ class LiveSubscriber:
 
     @classmethod
     async def open(cls, ws_url: str, token: str) -> LiveSubscriber:
-        return cls(await subscribe(ws_url, token, {"project": PROJECT, "deviceId": READER_DEVICE}))
+        ws = await connect(ws_url, token)
+        try:
+            await start(ws, "1", {"project": PROJECT, "deviceId": READER_DEVICE})
+        except BaseException:
+            await ws.close()
+            raise
+        return cls(ws)
 
     async def _read(self) -> None:
         try:
@@ -413,14 +441,50 @@ def idle_user(index: int) -> str:
     return f"idle-{index}"
 
 
-async def seed(client: GraphQLClient, count: int) -> list[str]:
-    """One action per idle user, written by the admin, for its subscription's backlog."""
+async def seed(database_url: str, count: int) -> list[str]:
+    """One action per idle user, for its subscription's backlog: COPYed straight into the log
+    (the ``xid`` column takes its default, the writing transaction's id, as the writer's rows
+    do), since N single-action writes would take minutes at 50,000."""
     record_ids_ = [secrets.token_hex(16) for _ in range(count)]
-    writes = [
-        write_one(client, idle_user(i), record_id, SEED_DEVICE)
-        for i, record_id in enumerate(record_ids_)
-    ]
-    await bounded(writes, CONCURRENCY)
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        project_id, table_id = await conn.fetchrow(
+            "SELECT p.id, t.id FROM projects p JOIN project_tables t ON t.project_id = p.id"
+            " WHERE p.code = $1 AND t.name = $2",
+            PROJECT,
+            TABLE,
+        )
+        now, millis = datetime.now(UTC), int(time.time() * 1000)
+        rows = [
+            (
+                project_id,
+                table_id,
+                idle_user(i),
+                "INSERT",
+                record_id,
+                orjson.dumps({"text": f"note {record_id[:8]}"}).decode(),
+                millis,
+                0,
+                SEED_DEVICE,
+                now,
+            )
+            for i, record_id in enumerate(record_ids_)
+        ]
+        columns = [
+            "project_id",
+            "table_id",
+            "user_id",
+            "action",
+            "record_id",
+            "json_data",
+            "time",
+            "action_order",
+            "device_id",
+            "stored_at",
+        ]
+        await conn.copy_records_to_table("actions", records=rows, columns=columns)
+    finally:
+        await conn.close()
     return record_ids_
 
 
@@ -446,7 +510,33 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
+async def idle_cores(pid: int, seconds: float) -> float:
+    """The gateway's CPU time over ``seconds`` of nothing written, per second of them."""
+    before, started = cpu_seconds(pid), time.perf_counter()
+    await asyncio.sleep(seconds)
+    return (cpu_seconds(pid) - before) / (time.perf_counter() - started)
+
+
 # --- running it -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    counts: list[int]
+    batches: int
+    per_connection: int  # idle subscriptions per WebSocket connection
+    idle_seconds: float  # 0: idle CPU not measured
+    poll_seconds: float | None  # GATEWAY_LIVE_POLL_SECONDS; None: the gateway's default
+
+    def gateway_settings(self) -> dict[str, str]:
+        connections = math.ceil(max(self.counts) / self.per_connection)
+        settings = {
+            "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION": str(max(50, self.per_connection)),
+            "GATEWAY_MAX_CONNECTIONS": str(max(2048, connections + 100)),
+        }
+        if self.poll_seconds is not None:
+            settings["GATEWAY_LIVE_POLL_SECONDS"] = str(self.poll_seconds)
+        return settings
 
 
 @dataclass(slots=True)
@@ -457,26 +547,40 @@ class Bench:
     live: LiveSubscriber
     seeds: list[str]
     baseline_kib: int
-    idle: list[IdleSubscriber] = field(default_factory=list)
+    options: Options
+    idle: list[IdleConnection] = field(default_factory=list)
+    opened: int = 0
     written: list[str] = field(default_factory=list)
+
+    def token(self, first: int) -> str:
+        """One subscription per connection: its user's own token (a patient); more: an
+        admin's, who may read every idle user's data."""
+        if self.options.per_connection == 1:
+            return self.tokens.issue(idle_user(first), Role.PATIENT)
+        return self.tokens.issue("bench-idle", Role.ADMIN)
 
     async def open_idle_up_to(self, count: int) -> float:
         started = time.perf_counter()
+        step = self.options.per_connection
         opening = [
             open_idle(
                 self.gateway.ws_url,
-                idle_user(i),
-                self.tokens.issue(idle_user(i), Role.PATIENT),
-                self.seeds[i],
+                self.token(first),
+                {idle_user(i): self.seeds[i] for i in range(first, min(first + step, count))},
             )
-            for i in range(len(self.idle), count)
+            for first in range(self.opened, count, step)
         ]
         self.idle += await bounded(opening, CONCURRENCY)
+        self.opened = count
         return time.perf_counter() - started
 
-    async def row(self, subscribers: int, batches: int) -> Row:
+    async def row(self, subscribers: int) -> Row:
         open_seconds = await self.open_idle_up_to(subscribers)
         rss = await settled_rss_kib(self.gateway.pid)
+        cores = None
+        if self.options.idle_seconds > 0:
+            cores = await idle_cores(self.gateway.pid, self.options.idle_seconds)
+        batches = self.options.batches
         await latencies(self.writer, self.live, WARMUP_BATCHES, self.written)
         seconds = await latencies(self.writer, self.live, batches, self.written)
         return Row(
@@ -487,6 +591,7 @@ class Bench:
             kib_per_subscription=(rss - self.baseline_kib) / subscribers,
             rss_kib=rss,
             open_seconds=open_seconds,
+            idle_cores=cores,
         )
 
     async def verify(self) -> None:
@@ -499,11 +604,11 @@ class Bench:
         repeated = {r: n for r, n in counts.items() if n > 1}
         check(not repeated, f"actions delivered more than once: {list(repeated.items())[:5]}")
         check(set(counts) == set(self.written), "the live subscriber got actions never written")
-        stray = [(i.user, i.stray) for i in self.idle if i.stray]
-        check(not stray, f"{len(stray)} idle subscribers received messages: {stray[:3]}")
+        stray = [(i.users[0], i.stray) for i in self.idle if i.stray]
+        check(not stray, f"{len(stray)} idle connections received messages: {stray[:3]}")
 
 
-async def measure(database_url: str, counts: list[int], batches: int) -> tuple[int, list[Row]]:
+async def measure(database_url: str, options: Options) -> tuple[int, list[Row]]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=database_url,
@@ -511,12 +616,12 @@ async def measure(database_url: str, counts: list[int], batches: int) -> tuple[i
     )
     tokens = TokenService(settings)
     async with (
-        running_gateway(database_url) as gateway,
+        running_gateway(database_url, options.gateway_settings()) as gateway,
         httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http,
     ):
         admin = GraphQLClient(http, gateway.url, tokens.issue("bench-admin", Role.ADMIN))
         await set_up_project(admin)
-        seeds = await seed(admin, max(counts))
+        seeds = await seed(database_url, max(options.counts))
         live_token = tokens.issue(LIVE_USER, Role.PATIENT)
         live = await LiveSubscriber.open(gateway.ws_url, live_token)
         bench: Bench | None = None
@@ -526,8 +631,8 @@ async def measure(database_url: str, counts: list[int], batches: int) -> tuple[i
             # Warm the write and live paths up before the memory baseline.
             await latencies(writer, live, WARMUP_BATCHES, written)
             baseline = await settled_rss_kib(gateway.pid)
-            bench = Bench(gateway, tokens, writer, live, seeds, baseline, written=written)
-            rows = [await bench.row(n, batches) for n in counts]
+            bench = Bench(gateway, tokens, writer, live, seeds, baseline, options, written=written)
+            rows = [await bench.row(n) for n in options.counts]
             await bench.verify()
             return baseline, rows
         finally:
@@ -536,19 +641,24 @@ async def measure(database_url: str, counts: list[int], batches: int) -> tuple[i
                 await asyncio.gather(*(close_idle(i) for i in bench.idle))
 
 
-async def run(admin_url: str, counts: list[int], batches: int) -> tuple[int, list[Row]]:
+async def run(admin_url: str, options: Options) -> tuple[int, list[Row]]:
     database = f"gateway_bench_{secrets.token_hex(4)}"
     await create_database(admin_url, database)
     try:
-        return await measure(
-            with_database(admin_url, database, "postgresql+asyncpg"), counts, batches
-        )
+        return await measure(with_database(admin_url, database, "postgresql+asyncpg"), options)
     finally:
         await drop_database(admin_url, database)
 
 
 def table(rows: list[Row]) -> str:
-    header = ("idle subscribers", "batches", "p50 ms", "p99 ms", "KiB per idle subscription")
+    header = (
+        "idle subscribers",
+        "batches",
+        "p50 ms",
+        "p99 ms",
+        "KiB per idle subscription",
+        "idle CPU (cores)",
+    )
     cells = [
         (
             f"{r.subscribers:,}",
@@ -556,6 +666,7 @@ def table(rows: list[Row]) -> str:
             f"{r.p50_ms:.2f}",
             f"{r.p99_ms:.2f}",
             f"{r.kib_per_subscription:.1f}",
+            "-" if r.idle_cores is None else f"{r.idle_cores:.3f}",
         )
         for r in rows
     ]
@@ -589,22 +700,50 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--batches", type=int, default=200, help="timed batches per row (default 200)"
     )
+    parser.add_argument(
+        "--per-connection",
+        type=int,
+        default=1,
+        help="idle subscriptions per WebSocket connection (default 1; more than one "
+        "subscribe as an admin, each for another idle user)",
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=0.0,
+        help="measure the gateway's CPU over this long with nothing written (default 0: not "
+        "measured; take at least GATEWAY_LIVE_POLL_SECONDS)",
+    )
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=None,
+        help="the gateway's GATEWAY_LIVE_POLL_SECONDS (default: its own, 30)",
+    )
     add_postgres_option(parser)
     args = parser.parse_args()
     if args.batches < 1:
         parser.error("--batches must be at least 1")
+    if args.per_connection < 1:
+        parser.error("--per-connection must be at least 1")
     return args
 
 
 def main() -> None:
     args = parse_args()
     raise_fd_limit()
-    baseline, rows = asyncio.run(run(args.postgres_url, args.subscribers, args.batches))
+    options = Options(
+        args.subscribers, args.batches, args.per_connection, args.idle_seconds, args.poll_seconds
+    )
+    baseline, rows = asyncio.run(run(args.postgres_url, options))
     print(table(rows))
     rss = ", ".join(f"{r.rss_kib / 1024:.1f} MiB with {r.subscribers:,}" for r in rows)
     print(f"gateway RSS: {baseline / 1024:.1f} MiB before the idle subscriptions, {rss}")
     opened = ", ".join(f"{r.open_seconds:.1f} s to reach {r.subscribers:,}" for r in rows)
-    print(f"opening idle subscriptions ({CONCURRENCY} at a time): {opened}")
+    print(
+        f"opening idle subscriptions ({CONCURRENCY} connections at a time, "
+        f"{args.per_connection} subscriptions each): {opened}"
+    )
 
 
 if __name__ == "__main__":
