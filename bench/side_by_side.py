@@ -23,7 +23,9 @@ shows the median of the rounds and their spread (min-max):
 - ingest: gateway ``writeActions`` in batches of 1,000 new records, one device; floors: the
   rows it stored (actions and records) written again into copies of the same tables with the
   same indexes, one transaction per 1,000, with COPY and with ``executemany`` INSERTs,
-  actions/s.
+  actions/s;
+- the embedded default: a second gateway on a SQLite file (in a temporary directory) holding
+  the same actions, pulled and written the same way, set against the gateway on PostgreSQL.
 
 Run from the repository root, after ``npm ci --prefix bench/postgraphile``:
 
@@ -39,6 +41,7 @@ import itertools
 import os
 import random
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -378,6 +381,8 @@ async def ingest_floor(
 class Setup:
     gateway: GraphQLClient
     ingest: GraphQLClient
+    sqlite: GraphQLClient
+    sqlite_ingest: GraphQLClient
     postgraphile: GraphQLClient
     token: str
     run_id: int
@@ -425,6 +430,7 @@ async def one_round(
     total = len(s.expected)
 
     r.add("pull", "gateway", (await pull(s.gateway, s.expected)).rate)
+    r.add("pull", "SQLite", (await pull(s.sqlite, s.expected)).rate)
     r.add("pull", "PostGraphile", await pull_postgraphile(s.postgraphile, s.expected))
     r.add("pull", "floor", (await floor(database_url, total)).rate)
 
@@ -456,6 +462,7 @@ async def one_round(
     before = await last_ids(conn)
     batches = ingest_batches(round_, args.ingest)
     r.add("ingest", "gateway", (await ingest(s.ingest, batches)).rate)
+    r.add("ingest", "SQLite", (await ingest(s.sqlite_ingest, batches)).rate)
     stored = await stored_rows(conn, columns, before)
     check(len(stored["actions"]) == args.ingest, f"stored {len(stored['actions'])} actions")
     for schema, system in zip(FLOOR_SCHEMAS, ("COPY", "executemany"), strict=True):
@@ -472,6 +479,8 @@ async def measure(admin_url: str, database: str, args: argparse.Namespace) -> li
     settings = {"GATEWAY_MAX_READ_BATCH": str(BIG_PAGE)}
     async with (
         running_gateway(with_database(admin_url, database, "postgresql"), settings) as gateway,
+        _sqlite_file() as sqlite_file,
+        running_gateway(f"sqlite+aiosqlite:///{sqlite_file}", settings) as embedded,
         httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http,
     ):
         client = GraphQLClient(http, gateway.url, token)
@@ -479,6 +488,8 @@ async def measure(admin_url: str, database: str, args: argparse.Namespace) -> li
         expected, run_id = await load(
             GraphQLClient(http, gateway.url, admin_token), client, args.actions
         )
+        sqlite = GraphQLClient(http, embedded.url, token)
+        await load(GraphQLClient(http, embedded.url, admin_token), sqlite, args.actions)
         conn = await asyncpg.connect(database_url)
         try:
             project_id, row_id = await prepare_tables(conn)
@@ -486,6 +497,8 @@ async def measure(admin_url: str, database: str, args: argparse.Namespace) -> li
                 setup = Setup(
                     gateway=client,
                     ingest=GraphQLClient(http, gateway.url, ingest_token),
+                    sqlite=sqlite,
+                    sqlite_ingest=GraphQLClient(http, embedded.url, ingest_token),
                     postgraphile=anonymous(GraphQLClient(http, postgraphile_url, "")),
                     token=token,
                     run_id=run_id,
@@ -504,6 +517,12 @@ async def measure(admin_url: str, database: str, args: argparse.Namespace) -> li
                 return results
         finally:
             await conn.close()
+
+
+@asynccontextmanager
+async def _sqlite_file() -> AsyncIterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as directory:
+        yield Path(directory) / "gateway.db"
 
 
 async def run(admin_url: str, args: argparse.Namespace) -> list[Results]:
@@ -571,6 +590,21 @@ def table(rounds: list[Results]) -> str:
     return markdown_table(header, lines, left_columns=2)
 
 
+def sqlite_table(rounds: list[Results]) -> str:
+    """The embedded default against the gateway on PostgreSQL, in the same rounds."""
+    r = merge(rounds)
+    header = ("measure", "unit", "PostgreSQL", "SQLite", "SQLite ÷ PostgreSQL")
+    lines = []
+    for label, unit, key in (
+        ("pull, pages of 1,000", "rows/s", "pull"),
+        ("ingest, batches of 1,000", "actions/s", "ingest"),
+    ):
+        postgres, sqlite = r.get(key, "gateway"), r.get(key, "SQLite")
+        row = (label, unit, cell(postgres, unit), cell(sqlite, unit), ratio(sqlite, postgres))
+        lines.append(row)
+    return markdown_table(header, lines, left_columns=2)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--actions", type=int, default=20_000, help="rows pulled (default 20000)")
@@ -597,6 +631,8 @@ def main() -> None:
         f"one-row requests per round; medians of {args.rounds} rounds (min-max)"
     )
     print(table(rounds))
+    print()
+    print(sqlite_table(rounds))
     print("gw ÷ PG, gw ÷ floor: the gateway's median over the anchor's; above 1 the gateway is")
     print("faster, except for ms (latency), where above 1 it is slower")
 
