@@ -141,10 +141,11 @@ class Hub:
         waiter = Waiter(frozenset(tables) if tables is not None else None)
         return _Registered(self._waiters, (project_id, user), waiter)
 
-    def wake(self, project_id: int, user: str, table_ids: Iterable[int]) -> None:
-        tables = frozenset(table_ids)
+    def wake(self, project_id: int, user: str, table_ids: Iterable[int] | None) -> None:
+        """``table_ids`` None: whatever tables the user's readers want."""
+        tables = None if table_ids is None else frozenset(table_ids)
         for waiter in self._waiters.get((project_id, user), ()):
-            if waiter.wants(tables):
+            if tables is None or waiter.wants(tables):
                 waiter.event.set()
 
     def wake_all(self) -> None:

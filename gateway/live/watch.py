@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import String, bindparam, func, select, tuple_, update
+from sqlalchemy import String, bindparam, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,9 +50,6 @@ from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.live")
 
-# PostgreSQL: the users are one array parameter (one index probe each on the log's
-# (project, user, xid, id) index); asyncpg takes at most 32,767 parameters.
-_USERS = bindparam("users", type_=ARRAY(String))
 _RUNS_PER_UPDATE = 1_000  # ids in one IN list, far below both databases' parameter limits
 
 
@@ -130,14 +125,11 @@ class LogWatch:
         users = self._hub.listening_users(self._project_id)
         async with self._db.snapshot() as session:
             upper = await horizon(session)
-            found: Sequence[tuple[str, int]] = []
+            found: dict[str, set[int] | None] = {}
             if floor is not None and floor < upper and users:
                 found = await _readable(session, self._project_id, users, floor, upper)
             access = await _access(session, self._project_id)
-        tables: dict[str, set[int]] = defaultdict(set)
-        for user, table_id in found:
-            tables[user].add(table_id)
-        for user, table_ids in tables.items():
+        for user, table_ids in found.items():
             self._hub.wake(self._project_id, user, table_ids)
         if access != self._access and self._ready.is_set():
             self._hub.wake_access(self._project_id)
@@ -184,28 +176,56 @@ class LogWatch:
             await events.runs_changed(await runs_by_id(self._db, touched))
 
 
+# PostgreSQL: one index seek per user on the log's (project, user, xid, id) index, whatever the
+# log holds (a join or an ANY filter would scan the project's whole index instead). Only whether
+# a user has something new: the first new action's table is not enough to know which of the
+# user's streams want it, so all of them are woken.
+_PG_READABLE = text(
+    """
+    SELECT u.user_id
+    FROM unnest(CAST(:users AS varchar[])) AS u(user_id)
+    CROSS JOIN LATERAL (
+        SELECT FROM actions AS a
+        WHERE a.project_id = :project AND a.user_id = u.user_id
+          AND a.xid >= CAST(:after_xid AS bigint)
+          AND (a.xid, a.id) > (CAST(:after_xid AS bigint), CAST(:after_id AS bigint))
+          AND (a.xid, a.id) <= (CAST(:upper_xid AS bigint), CAST(:upper_id AS bigint))
+        ORDER BY a.xid, a.id
+        LIMIT 1
+    ) AS found
+    """
+).bindparams(bindparam("users", type_=ARRAY(String)))
+
+
 async def _readable(
     session: AsyncSession, project_id: int, users: list[str], after: Position, upper: Position
-) -> Sequence[tuple[str, int]]:
-    """The (user, table) pairs with actions in (after, upper] of the project."""
-    query = select(Action.user_id, Action.table_id).distinct()
+) -> dict[str, set[int] | None]:
+    """Who has actions in (after, upper] of the project, and in which tables (None: maybe
+    any)."""
     if session.get_bind().dialect.name == "postgresql":
-        position = tuple_(Action.xid, Action.id)
-        query = query.where(
-            Action.project_id == project_id,
-            Action.user_id == func.any(_USERS),
-            Action.xid >= after.xid,  # lets the index start each user's scan there
-            position > tuple_(after.xid, after.id),
-            position <= tuple_(upper.xid, upper.id),
+        found = await session.execute(
+            _PG_READABLE,
+            {
+                "users": users,
+                "project": project_id,
+                "after_xid": after.xid,
+                "after_id": after.id,
+                "upper_xid": upper.xid,
+                "upper_id": upper.id,
+            },
         )
-        rows = await session.execute(query, {"users": users})
-    else:  # ids are in commit order: the primary key's range holds just what is new
-        query = query.where(
-            Action.id > after.id, Action.id <= upper.id, Action.project_id == project_id
-        )
-        rows = await session.execute(query)
-    # SQLite's rows may name users without a stream here: waking them wakes no one.
-    return [(user, table_id) for user, table_id in rows.all()]
+        return dict.fromkeys(found.scalars(), None)
+    # SQLite: ids are in commit order, so the primary key's range holds just what is new. Its
+    # rows may name users without a stream here: waking them wakes no one.
+    query = (
+        select(Action.user_id, Action.table_id)
+        .distinct()
+        .where(Action.id > after.id, Action.id <= upper.id, Action.project_id == project_id)
+    )
+    tables: dict[str, set[int] | None] = {}
+    for user, table_id in (await session.execute(query)).all():
+        tables.setdefault(user, set()).add(table_id)  # type: ignore[union-attr]
+    return tables
 
 
 async def _access(session: AsyncSession, project_id: int) -> tuple[Any, ...]:
