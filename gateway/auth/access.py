@@ -83,8 +83,10 @@ async def reaches(
     return await is_member(session, project.id, principal.user_id)
 
 
-async def authorize_project(session: AsyncSession, principal: Principal, project: Project) -> None:
-    if not await reaches(session, principal, project):
+async def authorize_project(
+    session: AsyncSession, principal: Principal, project: Project, *, member: bool | None = None
+) -> None:
+    if not await reaches(session, principal, project, member=member):
         raise Forbidden(f"you are not a member of project {project.code!r}")
 
 
@@ -122,10 +124,16 @@ def may_access_user_data(principal: Principal, user_id: str, *, granted: bool) -
 
 
 async def authorize_user_data(
-    session: AsyncSession, principal: Principal, project: Project, user_id: str
+    session: AsyncSession,
+    principal: Principal,
+    project: Project,
+    user_id: str,
+    *,
+    member: bool | None = None,
 ) -> None:
-    """Raise ``Forbidden`` unless ``principal`` may access ``user_id``'s data in ``project``."""
-    await authorize_project(session, principal, project)
+    """Raise ``Forbidden`` unless ``principal`` may access ``user_id``'s data in ``project``;
+    ``member`` as for ``reaches``."""
+    await authorize_project(session, principal, project, member=member)
     if not await _may_access(session, principal, project, user_id):
         raise Forbidden(f"you may not access the data of user {user_id!r} in {project.code!r}")
 
