@@ -632,7 +632,10 @@ async def measure(database_url: str, options: Options) -> tuple[int, list[Row]]:
             await latencies(writer, live, WARMUP_BATCHES, written)
             baseline = await settled_rss_kib(gateway.pid)
             bench = Bench(gateway, tokens, writer, live, seeds, baseline, options, written=written)
-            rows = [await bench.row(n) for n in options.counts]
+            rows = []
+            for count in options.counts:
+                rows.append(await bench.row(count))
+                print(table(rows[-1:]), flush=True)  # each row as it comes: a run may fail later
             await bench.verify()
             return baseline, rows
         finally:
