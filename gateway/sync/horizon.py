@@ -127,6 +127,22 @@ _PG_OLDEST = text(
 )
 
 
+# One past the latest completed transaction: every horizon above is at most what this was then,
+# and it only grows.
+_PG_COMPLETED = text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+
+
+async def highest_possible(session: AsyncSession) -> Position:
+    """A bound no horizon handed out so far exceeds, for telling a cursor the gateway may have
+    returned from one it cannot have. The horizon itself may step back a little (PostgreSQL:
+    another database's transaction that ends between the snapshot and the activity read above
+    counts as one of this database's), so a horizon above the current one is no proof of
+    forgery; one above the snapshot's ``xmax`` is. On SQLite the horizon never steps back."""
+    if session.get_bind().dialect.name == "postgresql":
+        return Position(int((await session.execute(_PG_COMPLETED)).scalar_one()), 0)
+    return await horizon(session)
+
+
 async def horizon(session: AsyncSession) -> Position:
     if session.get_bind().dialect.name == "postgresql":
         return Position(int((await session.execute(_PG_HORIZON)).scalar_one()), 0)

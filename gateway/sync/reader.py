@@ -34,7 +34,7 @@ from gateway.sync.actions import ActionType, DeliveredAction
 from gateway.sync.cursor import START, START_CURSOR, Cursor, Position, SnapshotMark
 from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.exchange import Exchange
-from gateway.sync.horizon import horizon
+from gateway.sync.horizon import highest_possible, horizon
 from gateway.sync.merge import LogEntry, merge
 from gateway.sync.projects import open_user_data
 from gateway.sync.runs import Counters, RunInfo
@@ -364,7 +364,9 @@ async def _snapshot_parts(
         if cursor is None:
             fresh.append(table)
         elif cursor.snapshot is not None:
-            if cursor.snapshot.horizon > upper:  # never handed out: it would skip actions
+            at = cursor.snapshot.horizon
+            if at > upper and at > await highest_possible(session):
+                # never handed out: reading from there would skip actions
                 raise BadUserInput(
                     f"invalid progress cursor for {name!r}: use a cursor the gateway returned",
                     field="progress",
