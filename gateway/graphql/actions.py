@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -236,6 +236,7 @@ def read_request(
     filter: ActionFilter | None,
     max_count: int = 0,
     max_time: int | None = None,
+    snapshot: bool = True,
 ) -> reader.ReadRequest:
     given = {}
     for p in progress or ():
@@ -250,14 +251,27 @@ def read_request(
         filter=(filter or ActionFilter()).to_domain(),
         max_count=max_count,
         max_time=max_time,
+        snapshot=snapshot,
     )
+
+
+# A table read without progress: its current records, or its whole history.
+Snapshot = Annotated[
+    bool,
+    strawberry.argument(
+        description="For tables without progress: first each current record once, as an "
+        "INSERT with its data (deleted records left out), then the changes after it. False: "
+        "every action ever written, from the first."
+    ),
+]
 
 
 @strawberry.type
 class ActionQuery:
     @strawberry.field(
         description="New database actions after the given progress (the seed's read), merged "
-        "within the batch. Repeat with the returned progress while hasMore is true."
+        "within the batch. Repeat with the returned progress while hasMore is true. A table "
+        "without progress starts from its current records (see snapshot)."
     )
     async def actions(
         self,
@@ -269,8 +283,11 @@ class ActionQuery:
         filter: ActionFilter | None = None,
         max_count: int = 0,
         max_time: Long | None = None,
+        snapshot: Snapshot = True,
     ) -> ActionBatch:
-        request = read_request(project, user, device_id, progress, filter, max_count, max_time)
+        request = read_request(
+            project, user, device_id, progress, filter, max_count, max_time, snapshot
+        )
         budget = response_budget()
         async with budget.turn if budget is not None else contextlib.nullcontext():
             batch = await reader.read_actions(
@@ -371,8 +388,9 @@ class ActionMutation:
 class ActionSubscription:
     @strawberry.subscription(
         description="New database actions, live (the seed's watch): first the backlog after "
-        "the given progress in batches of at most maxCount, then each new batch as it commits. "
-        "Every message carries the progress to resume from after a disconnect."
+        "the given progress in batches of at most maxCount (a table without progress from its "
+        "current records, see snapshot), then each new batch as it commits. Every message "
+        "carries the progress to resume from after a disconnect."
     )
     async def database_actions(
         self,
@@ -383,10 +401,13 @@ class ActionSubscription:
         progress: list[ProgressInput] | None = None,
         filter: ActionFilter | None = None,
         max_count: int = 0,
+        snapshot: Snapshot = True,
     ) -> AsyncGenerator[ActionBatch, None]:
         context = info.context
         settings = context.services.settings
-        request = read_request(project, user, device_id, progress, filter, max_count)
+        request = read_request(
+            project, user, device_id, progress, filter, max_count, snapshot=snapshot
+        )
         stream = stream_actions(
             context.db,
             context.services.hub,

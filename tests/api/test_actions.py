@@ -252,3 +252,31 @@ async def test_bad_read_arguments_are_bad_user_input(alice: GraphQLHttp) -> None
     assert error_code(negative) == "BAD_USER_INPUT"
     missing = await alice.error(READ, project="nope")
     assert error_code(missing) == "NOT_FOUND"
+
+
+async def test_a_first_read_comes_from_the_records_unless_it_asks_for_the_history(
+    alice: GraphQLHttp,
+) -> None:
+    note = "0000000000000000000000000000000a"
+    gone = "0000000000000000000000000000000b"
+    history = [
+        action(note, table="notes", order=1, text="draft"),
+        action(gone, table="notes", order=2, text="mistake"),
+    ]
+    await alice.data(WRITE, project="study", actions=history, deviceId="phone")
+    later = [action(note, "UPDATE", table="notes", order=3, text="final"),
+             action(gone, "DELETE", table="notes", order=4)]  # fmt: skip
+    await alice.data(WRITE, project="study", actions=later, deviceId="phone")
+
+    async def first_page(snapshot: bool) -> list[tuple[str, str, Any]]:
+        query = READ.replace("$user: String)", "$user: String, $snapshot: Boolean!)").replace(
+            "user: $user)", "user: $user, snapshot: $snapshot)"
+        )
+        found = await alice.data(query, project="study", deviceId="laptop", maxCount=1,
+                                 snapshot=snapshot)  # fmt: skip
+        return [(a["recordId"], a["action"], a["data"]) for a in found["actions"]["actions"]]
+
+    # the laptop's first sync: each live record once, as it is now
+    assert await first_page(snapshot=True) == [(note, "INSERT", {"text": "final"})]
+    # or, when it asks for it, the history from the first action
+    assert await first_page(snapshot=False) == [(note, "INSERT", {"text": "draft"})]
