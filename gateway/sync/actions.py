@@ -14,6 +14,10 @@ class ActionType(StrEnum):
     DELETE = "DELETE"
 
 
+#: By stored value: a dict lookup per action read instead of the enum's call.
+ACTION_TYPES: dict[str, ActionType] = {kind.value: kind for kind in ActionType}
+
+
 @dataclass(frozen=True, slots=True)
 class IncomingAction:
     """One action as a device writes it (SenSeeAct's database action)."""

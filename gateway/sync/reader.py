@@ -30,7 +30,7 @@ from gateway.db import Database
 from gateway.db.models import Action
 from gateway.errors import BadUserInput, LimitExceeded
 from gateway.sync import exchange
-from gateway.sync.actions import ActionType, DeliveredAction
+from gateway.sync.actions import ACTION_TYPES, ActionType, DeliveredAction
 from gateway.sync.cursor import START, START_CURSOR, Cursor, Position, SnapshotMark
 from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.exchange import Exchange
@@ -261,8 +261,10 @@ async def read_actions(
         if (page is None or page.done) and room > 0:
             # The snapshots are complete: their tables go on in the log from their horizons.
             log_scope = scope.after_snapshots(parts)
+            # On the connection: plain rows, without the ORM's result processing.
+            connection = await session.connection()
             rows = (
-                await session.execute(
+                await connection.execute(
                     select(*_COLUMNS)
                     .where(*log_scope.where(upper))
                     .order_by(Action.xid, Action.id)
@@ -276,7 +278,7 @@ async def read_actions(
             Position(xid, action_id),
             names[table_id],
             record_id,
-            ActionType(action),
+            ACTION_TYPES[action],
             json_data,
             sample_time,
             time,

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.dialect import in_values
 from gateway.db.models import Action, Record, WriteProgress
-from gateway.sync.actions import ActionType
+from gateway.sync.actions import ACTION_TYPES, ActionType
 from gateway.sync.cursor import Position
 from gateway.sync.merge import LogEntry, fold_record
 from gateway.sync.selection import CatalogTable
@@ -146,10 +146,13 @@ async def read_snapshot(
     else:  # each table on its own index, then the first ``limit`` of them all by row id
         union = union_all(*(select(q.subquery()) for q in queries)).subquery()  # type: ignore[attr-defined]
         query = select(union).order_by(union.c.id).limit(limit + 1)
-    rows = (await session.execute(query)).all()  # type: ignore[call-overload]
+    connection = await session.connection()  # plain rows, without the ORM's processing
+    rows = (await connection.execute(query)).all()  # type: ignore[call-overload]
     done = len(rows) <= limit
     rows = rows[:limit]
     by_id = {part.table.id: part for part in parts}
+    # Compared as tuples: a Position's generated comparison builds them on every call.
+    horizons = {part.table.id: (part.horizon.xid, part.horizon.id) for part in parts}
     later: dict[int, list[str]] = defaultdict(list)  # table id -> records changed since H
     found: list[tuple[int, SnapshotTable, str, LogEntry | None]] = []
     for (
@@ -169,7 +172,7 @@ async def read_snapshot(
     ) in rows:
         part = by_id[table_id]
         entry = None
-        if Position(xid, position) > part.horizon:
+        if (xid, position) > horizons[table_id]:
             later[table_id].append(record_id)
         else:
             # Unchanged since an INSERT: its text as the device sent it; else the record's data.
@@ -252,7 +255,7 @@ async def _as_it_was(
                     Position(xid, id_),
                     part.name,
                     record_id,
-                    ActionType(action),
+                    ACTION_TYPES[action],
                     json_data,
                     sample_time,
                     time,
