@@ -88,6 +88,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.memory import tune_for_serving
 
     updates: dict[str, object] = {}
     if args.host:
@@ -116,6 +117,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server = uvicorn.Server(
         uvicorn_config(app, host=settings.host, port=settings.port, log_level=args.log_level)
     )
+    tune_for_serving()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on
         server.run()
     return 0 if server.started else 3  # uvicorn.run's exit code for a failed start-up
