@@ -9,13 +9,14 @@ import json
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from gateway.db import Database
 from gateway.db.models import Action, Record
 from gateway.errors import GatewayError
-from gateway.sync.writer import WriteOutcome
-from tests.support.sync import act, make_study, rid, write
+from gateway.sync.writer import WriteOutcome, WriteRequest, write_in_transaction
+from gateway.sync.writer.store import WrittenSince
+from tests.support.sync import ALICE, PROJECT, act, make_study, rid, write
 
 pytestmark = pytest.mark.usefixtures("study")
 
@@ -110,3 +111,45 @@ async def test_two_writers_of_one_new_record_never_both_win(db: Database) -> Non
     actions, records = await stored(db)
     assert len(actions) == len(records) == 8
     assert {r.position for r in records.values()} == {a.id for a in actions}
+
+
+async def test_a_batch_that_waited_for_a_younger_writer_runs_again_after_it(db: Database) -> None:
+    """The older transaction takes its id, then waits for a record a younger one writes and
+    commits. Written as it is, its action would come before the younger one's in the log's
+    (xid, id) order although it changes the record after it: it is refused (to run again),
+    and run again it lands after it."""
+    if db.backend == "sqlite":
+        pytest.skip("SQLite's writers take turns: a younger one cannot commit in between")
+    await write(db, [act("notes", "INSERT", 1, 10, text="first")])
+    older_began, younger_wrote, younger_may_commit = (asyncio.Event() for _ in range(3))
+    older_batch = [act("notes", "UPDATE", 1, 30, done=True)]
+
+    async def older() -> None:
+        async with db.transaction() as session:
+            await session.execute(text("SELECT pg_current_xact_id()"))  # its id, first
+            older_began.set()
+            await younger_wrote.wait()
+            await write_in_transaction(session, ALICE, WriteRequest(PROJECT, older_batch))
+
+    async def younger() -> None:
+        await older_began.wait()
+        async with db.transaction() as session:
+            batch = [act("notes", "UPDATE", 1, 20, text="second")]
+            await write_in_transaction(session, ALICE, WriteRequest(PROJECT, batch))
+            younger_wrote.set()
+            await younger_may_commit.wait()
+
+    waiting, writing = asyncio.create_task(older()), asyncio.create_task(younger())
+    await asyncio.wait_for(younger_wrote.wait(), 10)
+    await asyncio.sleep(0.2)  # the older batch now waits for the record's lock
+    younger_may_commit.set()
+    await asyncio.wait_for(writing, 10)
+    with pytest.raises(WrittenSince):
+        await asyncio.wait_for(waiting, 10)
+
+    await write(db, older_batch)  # run again: a new transaction
+    async with db.session() as session:
+        log = (
+            await session.execute(select(Action.time, Action.xid).order_by(Action.xid, Action.id))
+        ).all()
+    assert [time for time, _ in log] == [10, 20, 30]

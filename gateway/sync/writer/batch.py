@@ -40,6 +40,7 @@ from gateway.sync.writer.checks import check_each, split_duplicates
 from gateway.sync.writer.model import WriteOutcome, WriteRequest
 from gateway.sync.writer.play import Writer
 from gateway.sync.writer.store import (
+    WrittenSince,
     advance_write_progress,
     insert_actions,
     lock_records,
@@ -122,6 +123,10 @@ async def _write(
                 changes = _changes(request, outcome)
                 await events.staged(session, changes)
             return outcome, changes
+        except WrittenSince as exc:
+            collisions += 1  # rolled back: once more, as a younger transaction
+            if collisions == _ATTEMPTS:
+                raise Conflict("the batch kept colliding with concurrent writes; retry it") from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 # The connection died mid-transaction (a restarted or failed-over database, a

@@ -145,6 +145,17 @@ CROSS JOIN LATERAL (
 """)
 
 
+_OWN_XID = text("SELECT pg_current_xact_id()::text::bigint")
+
+
+class WrittenSince(Exception):
+    """A record the batch locked was written meanwhile by a younger transaction: one that took
+    its id after this one and committed while this one waited for the lock. Written now, the
+    batch's actions would sit before that transaction's in the log's (xid, id) order although
+    they change the record after it, and a reader replaying the log would end with another
+    record than the server. The batch must run again, in a new (younger) transaction."""
+
+
 def _key_arrays(keys: Iterable[tuple[int, str]]) -> dict[str, list[Any]]:
     """The distinct (table, record) keys as two arrays, sorted as ``by_table`` sorts them."""
     pairs = [(t, r) for t, ids in by_table(keys).items() for r in ids]
@@ -163,6 +174,11 @@ async def lock_records(
             query = select(Record).from_statement(_LOCK_RECORDS)
             rows = await session.scalars(query, {"user_id": user, **arrays})
             found.update({(r.table_id, r.record_id): r for r in rows})
+        # Only records that exist can have been written by another batch meanwhile.
+        if found:
+            own = await session.scalar(_OWN_XID)
+            if any(r.xid > own for r in found.values()):
+                raise WrittenSince
         return found
     for table_id, record_ids in by_table(keys).items():
         for chunk in chunks(record_ids):
