@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import any_, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -41,3 +42,15 @@ async def generic_plans(session: AsyncSession) -> None:
     1.5 times as slow. The write's own lookups do not depend on it (see the writer's)."""
     if is_postgresql(session):
         await session.execute(_GENERIC_PLANS)
+
+
+# PostgreSQL's "try again" failures: deadlock detected, serialization failure.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether the database undid the statement only to break a lock cycle or a serialization
+    conflict: run again, it goes through."""
+    original = exc.orig
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    return state in _TRANSIENT_SQLSTATES

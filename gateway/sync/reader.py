@@ -22,11 +22,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
+from gateway.db.dialect import is_transient
 from gateway.db.models import Action
 from gateway.errors import BadUserInput, LimitExceeded
 from gateway.sync import exchange
@@ -486,7 +487,7 @@ async def _record_read(
     ``received`` (per table id), a GET if ``delivered``, and, given ``run_counters``, its run:
     COMPLETED, and full when the read started without any progress."""
     done = read_exchange(principal, scope.project_id, scope.user, request)
-    for attempt in (1, 2):
+    for attempt in range(1, _BOOKKEEPING_ATTEMPTS + 1):
         try:
             # On PostgreSQL one statement, one round trip: no transaction around it.
             opened = db.lookup() if db.backend == "postgresql" else db.transaction()
@@ -500,10 +501,17 @@ async def _record_read(
                     counters=run_counters,
                     full_sync=not request.progress,
                 )
-        except IntegrityError:  # the device's first two reads raced to register it
-            if attempt == 2:
+        except DBAPIError as exc:
+            # The device's first two reads raced to register it, or concurrent reads of one
+            # device deadlocked on its rows: the statement was undone, run it again.
+            if not (isinstance(exc, IntegrityError) or is_transient(exc)):
+                raise
+            if attempt == _BOOKKEEPING_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
+
+
+_BOOKKEEPING_ATTEMPTS = 3
 
 
 def _first_over(entries: Sequence[LogEntry], max_bytes: int | None) -> int | None:

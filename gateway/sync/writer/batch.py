@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.db.dialect import generic_plans, insert
+from gateway.db.dialect import generic_plans, insert, is_transient
 from gateway.db.models import Conflict as ConflictRow
 from gateway.db.types import utcnow
 from gateway.errors import (
@@ -50,10 +50,6 @@ from gateway.sync.writer.store import (
 
 logger = logging.getLogger("gateway")
 _ATTEMPTS = 3
-
-
-# PostgreSQL's "try again" failures: deadlock detected, serialization failure.
-_TRANSIENT_SQLSTATES = {"40P01", "40001"}
 
 
 # Refusals of a batch that make it a FAILED run of the device's sync (other errors mean the
@@ -307,8 +303,4 @@ def _refused_counters(
 
 
 def _retryable(exc: DBAPIError) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    original = exc.orig
-    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
-    return state in _TRANSIENT_SQLSTATES
+    return isinstance(exc, IntegrityError) or is_transient(exc)
