@@ -33,7 +33,7 @@ from gateway.errors import BadUserInput, LimitExceeded
 from gateway.sync import exchange
 from gateway.sync.actions import ACTION_TYPES, ActionType, DeliveredAction
 from gateway.sync.cursor import START, START_CURSOR, Cursor, Position, SnapshotMark
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.exchange import Exchange
 from gateway.sync.horizon import highest_possible, horizon
 from gateway.sync.merge import LogEntry, merge
@@ -346,7 +346,7 @@ async def read_actions(
             partial=has_more,
             received=received,
         )
-        await _even_if_cancelled(_announce(bookkeeping, events, request.project, own_run))
+        await _even_if_cancelled(_announce(db, bookkeeping, events, request.project, own_run))
     return ReadBatch(
         actions=[_deliver(e, scope) for e in merged],
         progress=progress,
@@ -463,13 +463,25 @@ def _finished(task: asyncio.Task[None]) -> None:
 
 
 async def _announce(
-    bookkeeping: Coroutine[Any, Any, RunInfo | None], events: Events, project: str, own_run: bool
+    db: Database,
+    bookkeeping: Coroutine[Any, Any, RunInfo | None],
+    events: Events,
+    project: str,
+    own_run: bool,
 ) -> None:
+    """The bookkeeping, then its announcements: on PostgreSQL in one statement of its own
+    (rather than a transaction per kind), the bookkeeping having committed already."""
     run = await bookkeeping
-    if run is not None:
-        await events.runs_changed([run])
-    if own_run:
-        await events.status_changed(project)
+    changes = Changes(runs=[run] if run is not None else [], statuses=[project] if own_run else [])
+    if not (changes.runs or changes.statuses):
+        return
+    try:
+        async with db.lookup() as session:
+            await events.staged(session, changes)
+    except Exception:  # best effort, as every announcement: once more, one by one
+        logger.warning("could not announce a read's run and status at once", exc_info=True)
+        changes.staged = False
+    await events.committed(changes)
 
 
 async def _record_read(
