@@ -81,7 +81,10 @@ class Settings(BaseSettings):
 
     # Live subscriptions.
     live_poll_seconds: float = Field(
-        default=30.0, gt=0, description="a caught-up subscription re-reads at least this often"
+        default=30.0,
+        gt=0,
+        description="each project re-checks for what its caught-up subscriptions may have "
+        "missed (a lost wake-up, a changed access) at least this often",
     )
     max_subscriptions_per_connection: int = Field(default=50, gt=0)
     live_history_seconds: float = Field(
