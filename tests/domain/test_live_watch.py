@@ -185,7 +185,7 @@ async def test_idle_device_streams_are_kept_working_in_one_statement_per_check(
     await make_study(db)
     hub = Hub()
     await write(db, ALICE, 1)
-    timeout = 1.5  # each run touched every 0.5 s at least, or the sweeper fails it
+    timeout = 1.0  # each run touched every third of it at least, or the sweeper fails it
     streams = [
         stream_actions(
             db,
