@@ -41,6 +41,7 @@ from gateway.sync.projects import open_user_data
 from gateway.sync.runs import Counters, RunInfo
 from gateway.sync.selection import CatalogTable, check_known, select_tables
 from gateway.sync.snapshot import (
+    ENTRY_COLUMNS,
     SnapshotPage,
     SnapshotTable,
     read_snapshot,
@@ -204,19 +205,7 @@ async def _open_scope(session: AsyncSession, principal: Principal, request: Read
     )
 
 
-_COLUMNS = (
-    Action.xid,
-    Action.id,
-    Action.table_id,
-    Action.record_id,
-    Action.action,
-    Action.json_data,
-    Action.sample_time,
-    Action.time,
-    Action.action_order,
-    Action.author,
-    Action.device_id,
-)
+_COLUMNS = (Action.xid, Action.id, Action.table_id, Action.record_id, *ENTRY_COLUMNS)
 
 
 async def read_actions(

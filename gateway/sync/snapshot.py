@@ -92,6 +92,17 @@ def _at(position: Position) -> ColumnElement[tuple[int, int]]:
     return tuple_(literal(position.xid), literal(position.id))
 
 
+#: What a log entry carries beside its place, in LogEntry's order: every read of actions
+#: selects these (the log's pages, a snapshot's records, their history at a horizon).
+ENTRY_COLUMNS = (
+    Action.action,
+    Action.json_data,
+    Action.sample_time,
+    Action.time,
+    Action.action_order,
+    Action.author,
+    Action.device_id,
+)
 _RECORD_COLUMNS = (
     Record.id,
     Record.table_id,
@@ -100,13 +111,7 @@ _RECORD_COLUMNS = (
     cast(Record.data, Text).label("data"),
     Record.xid,
     Record.position,
-    Action.action,
-    Action.json_data,
-    Action.sample_time,
-    Action.time,
-    Action.action_order,
-    Action.author,
-    Action.device_id,
+    *ENTRY_COLUMNS,
 )
 
 
@@ -226,18 +231,7 @@ async def _as_it_was(
         if not record_ids:
             continue
         rows = await session.execute(
-            select(
-                Action.xid,
-                Action.id,
-                Action.record_id,
-                Action.action,
-                Action.json_data,
-                Action.sample_time,
-                Action.time,
-                Action.action_order,
-                Action.author,
-                Action.device_id,
-            )
+            select(Action.xid, Action.id, Action.record_id, *ENTRY_COLUMNS)
             .where(
                 Action.project_id == project_id,
                 Action.user_id == user,
