@@ -156,7 +156,7 @@ async def device_health(
     devices."""
     now = utcnow()
     query = (
-        select(Device)
+        select(*Device.__table__.c)  # type: ignore[attr-defined]
         .where(Device.project_id == project_id)
         .order_by(Device.owner_id, Device.device_id)
     )
@@ -171,7 +171,7 @@ async def device_health(
     if device_id is not None:
         query = query.where(Device.device_id == device_id)
         last_sync_query = last_sync_query.where(SyncEvent.device_id == device_id)
-    devices = (await session.scalars(query)).all()
+    devices = (await session.execute(query)).all()
     last_syncs = {(user, dev): last for user, dev, last in await session.execute(last_sync_query)}
     pending = await pending_counts(session, project_id, owners)
     infos = []
@@ -260,7 +260,8 @@ async def named_device(
     return named[0]
 
 
-def to_device(project: str, d: Device, **health: Any) -> DeviceInfo:
+def to_device(project: str, d: Device | Any, **health: Any) -> DeviceInfo:
+    """``d`` is a Device or a row of its columns."""
     return DeviceInfo(
         project=project,
         device_id=d.device_id,

@@ -59,7 +59,7 @@ async def list_records(
         found_id, target, catalog = data.project_id, data.user, data.tables
         check_known(catalog, [table], "table")
         query = (
-            select(Record)
+            select(*Record.__table__.c)  # type: ignore[attr-defined]
             .where(
                 Record.project_id == found_id,
                 Record.user_id == target,
@@ -71,7 +71,7 @@ async def list_records(
         )
         if not include_deleted:
             query = query.where(Record.deleted.is_(False))  # type: ignore[attr-defined]
-        rows = (await session.scalars(query)).all()
+        rows = (await session.execute(query)).all()
     page = [
         RecordView(
             table=table,
@@ -84,7 +84,7 @@ async def list_records(
             device_id=r.device_id,
             created_at=r.created_at,
             updated_at=r.updated_at,
-            cursor=encode_key(r.id or 0),
+            cursor=encode_key(r.id),
         )
         for r in rows[:first]
     ]

@@ -13,8 +13,12 @@ from gateway.db.models import Sync, SyncRun
 from gateway.sync.runs.model import RunInfo, to_run
 
 
-def runs_query() -> Select[tuple[SyncRun, str]]:
-    return select(SyncRun, Sync.owner_id).join(Sync, Sync.id == SyncRun.sync_id)  # type: ignore[arg-type]
+def runs_query() -> Select[Any]:
+    """A run's columns and its sync's owner, as plain rows (no ORM objects to build)."""
+    return select(*SyncRun.__table__.c, Sync.owner_id).join(  # type: ignore[attr-defined]
+        Sync,
+        Sync.id == SyncRun.sync_id,  # type: ignore[arg-type]
+    )
 
 
 async def load_run(session: AsyncSession, run_id: int) -> RunInfo | None:
@@ -26,14 +30,10 @@ async def load_runs(session: AsyncSession, run_ids: list[int]) -> list[RunInfo]:
     if not run_ids:
         return []
     rows = await session.execute(
-        runs_query()
-        .where(in_values(session, SyncRun.id, run_ids))
-        .order_by(SyncRun.id)
-        # Transitions are Core UPDATEs: refresh what the session may hold.
-        .execution_options(populate_existing=True)
+        runs_query().where(in_values(session, SyncRun.id, run_ids)).order_by(SyncRun.id)
     )
     return to_runs(rows.all())
 
 
 def to_runs(rows: Iterable[Any]) -> list[RunInfo]:
-    return [to_run(run, owner) for run, owner in rows]
+    return [to_run(row, row.owner_id) for row in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from gateway.db.models import Sync, SyncRun
 from gateway.errors import BadUserInput
@@ -127,7 +128,8 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def to_run(r: SyncRun, owner: str) -> RunInfo:
+def to_run(r: SyncRun | Any, owner: str) -> RunInfo:
+    """``r`` is a SyncRun or a row of its columns."""
     assert r.id is not None
     return RunInfo(
         id=r.id,

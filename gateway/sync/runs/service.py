@@ -152,9 +152,13 @@ async def _manage(
 
 # Built once: building a statement costs more than running it on a warm connection. The
 # caller's membership comes with the run, so a lookup is one round trip.
+_PROJECT_COLUMNS = tuple(Project.__table__.c.keys())  # type: ignore[attr-defined]
 _RUN_WITH_PROJECT = (
     runs_query()
-    .add_columns(Project, caller_is_member(SyncRun.project_id))  # type: ignore[arg-type]
+    .add_columns(
+        *(getattr(Project, c).label(f"of_project_{c}") for c in _PROJECT_COLUMNS),
+        caller_is_member(SyncRun.project_id).label("caller_is_member"),  # type: ignore[arg-type]
+    )
     .join(Project, Project.id == SyncRun.project_id)  # type: ignore[arg-type]
     .where(SyncRun.id == bindparam("run_id"))
 )
@@ -171,10 +175,11 @@ async def get_run(db: Database, principal: Principal, run_id: int) -> RunInfo:
         ).first()
         if row is None:
             raise no_run(run_id)
-        run, owner, project, member = row
-        if not await may_see_user(session, principal, project, owner, member=member):
+        project = Project(**{c: getattr(row, f"of_project_{c}") for c in _PROJECT_COLUMNS})
+        member = row.caller_is_member
+        if not await may_see_user(session, principal, project, row.owner_id, member=member):
             raise no_run(run_id)
-        return to_run(run, owner)
+        return to_run(row, row.owner_id)
 
 
 async def list_runs(
