@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+from gateway.dashboard import dashboard_routes
 from gateway.db.migrate import current_revision, head_revision, upgrade
 from gateway.graphql.schema import build_schema
 from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH, GatewayGraphQL
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", lambda _: RedirectResponse("/graphql")),
             Mount(IDE_ASSETS_PATH, StaticFiles(directory=IDE_ASSETS_DIR)),
         ]
+    if settings.dashboard:
+        routes += dashboard_routes()
     app = GatewayApp(settings, origins, routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.rate_limiter = limiter

@@ -135,6 +135,7 @@ class Settings(BaseSettings):
         default=None, description="__schema/__type queries (and name suggestions in errors)"
     )
     graphiql: bool | None = Field(default=None, description="the GraphiQL IDE at GET /graphql")
+    dashboard: bool = Field(default=True, description="the operators' live dashboard at /dashboard")
     cors_origins: Annotated[tuple[str, ...] | None, NoDecode] = Field(
         default=None,
         description="comma-separated origins allowed to call from browsers (CORS and WebSocket "

@@ -66,6 +66,7 @@ from gateway.graphql.http import (
     parse_query_params,
     request_data,
 )
+from gateway.graphql.ide import with_example
 from gateway.graphql.quick import QuickOperations
 from gateway.graphql.validation import too_many_tokens
 from gateway.http_limits import RateLimiter, address_key, user_key
@@ -194,7 +195,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self._local_ide_html = ""
         self._ide_csp = ""
         if graphiql:
-            self._local_ide_html = self.graphql_ide_html.replace(_CDN, f"{IDE_ASSETS_PATH}/")
+            local = self.graphql_ide_html.replace(_CDN, f"{IDE_ASSETS_PATH}/")
+            self._local_ide_html = with_example(local)
             self._ide_csp = ide_content_security_policy(self._local_ide_html)
 
     # GraphQL over HTTP

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import pytest
 from websockets.sync.client import ClientConnection, connect
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -212,3 +216,17 @@ class Tab:
 
     def close(self) -> None:
         self.browser.send("Target.closeTarget", {"targetId": self.target_id})
+
+
+@contextlib.contextmanager
+def chromium_or_skip() -> Iterator[Chromium]:
+    """A browser for a test module: without /usr/bin/chromium its tests skip loudly, except under
+    CI=true, where they fail (like the PostgreSQL tests)."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (Debian: apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
+        warnings.warn(f"SKIPPING BROWSER TESTS: {reason}", stacklevel=1)
+        pytest.skip(f"SKIPPING BROWSER TESTS: {reason}")
+    with Chromium() as browser:
+        yield browser
