@@ -296,10 +296,19 @@ class Session {
         next: (data) => this.deviceChanged(project, data.deviceStatusChanged),
         error: (errors) => this.liveError("device health", errors),
       }),
-      this.live.subscribe(() => ({ query: RUNS, variables: { project: code } }), {
-        next: (data) => this.runChanged(project, data.syncRunUpdated),
-        error: (errors) => this.liveError("sync runs", errors),
-      }),
+      this.live.subscribe(
+        () => {
+          // Sent again after a reconnect: it starts over with the runs at work, and a run that
+          // ended meanwhile is known only from the queries.
+          project.running.clear();
+          if (project.stops.length) this.refreshSoon();
+          return { query: RUNS, variables: { project: code } };
+        },
+        {
+          next: (data) => this.runChanged(project, data.syncRunUpdated),
+          error: (errors) => this.liveError("sync runs", errors),
+        },
+      ),
     );
     this.followFeed();
   }
