@@ -163,7 +163,8 @@ def request_data(data: Mapping[str, Any]) -> GraphQLRequestData:
     extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise HttpRefusal(400, "'extensions' must be an object")
-    if query is None and not (extensions and "persistedQuery" in extensions):
+    persisted = (extensions and "persistedQuery" in extensions) or "documentId" in data
+    if query is None and not persisted:
         raise HttpRefusal(400, "the request has no 'query'")
     if query is not None and not isinstance(query, str):
         raise HttpRefusal(400, "'query' must be a string")

@@ -52,7 +52,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth.tokens import bearer_token
-from gateway.errors import BadUserInput, Unauthenticated
+from gateway.errors import BadUserInput, Forbidden, GatewayError, Unauthenticated
 from gateway.graphql.caching import MAX_CACHED_OPERATIONS, cacheable
 from gateway.graphql.context import Context
 from gateway.graphql.http import (
@@ -66,6 +66,7 @@ from gateway.graphql.http import (
     parse_query_params,
     request_data,
 )
+from gateway.graphql.persisted import PersistedQueries, PersistedQueryNotFound
 from gateway.graphql.quick import QuickOperations
 from gateway.graphql.validation import too_many_tokens
 from gateway.http_limits import RateLimiter, address_key, user_key
@@ -113,6 +114,13 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
         if message.get("type") in ("start", "stop") and not isinstance(message.get("id"), str):
             return  # no operation to answer
         start = message.get("type") == "start" and self.connection_acknowledged
+        if start and message["id"] not in self.subscriptions:
+            try:
+                message = self.view.with_persisted_document(message)  # type: ignore[assignment]
+            except GatewayError as error:
+                payload = {"message": error.message, "extensions": error.extensions}
+                await self.send_message({"type": "error", "id": message["id"], "payload": payload})
+                return
         if start and (problem := malformed_operation(message)):
             error = BadUserInput(problem)
             payload = {"message": problem, "extensions": error.extensions}
@@ -146,6 +154,17 @@ class GatewayGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, No
         if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
             await self.handle_invalid_message(f"a {kind} message needs a string 'id'")
             return
+        if (
+            kind == "subscribe"
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+        ):
+            try:
+                message = self.view.with_persisted_document(message)  # type: ignore[assignment]
+            except GatewayError as error:
+                payload = [{"message": error.message, "extensions": error.extensions}]
+                await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+                return
         if kind == "subscribe" and (problem := malformed_operation(message)):
             await self.handle_invalid_message(problem)
             return
@@ -181,6 +200,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         connection_init_timeout_seconds: float = 10.0,
         rate_limiter: RateLimiter | None = None,
         max_query_tokens: int | None = None,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -191,6 +211,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.origins = origins or OriginPolicy(frozenset())
         self.rate_limiter = rate_limiter or RateLimiter(0, 1)
         self.max_query_tokens = max_query_tokens
+        self.persisted = persisted or PersistedQueries(8 * 1024 * 1024)
         self._local_ide_html = ""
         self._ide_csp = ""
         if graphiql:
@@ -239,8 +260,51 @@ class GatewayGraphQL(GraphQL[Context, None]):
         else:
             check_content_type(request.headers.get("content-type"))
             data = parse_body(await request.body())
-        exchange.request = request_data(data)
+        exchange.request = self._with_persisted_query(request_data(data), data.get("documentId"))
         self._check_operation(exchange.request, method)
+
+    def _with_persisted_query(
+        self, data: GraphQLRequestData, document_id: object
+    ) -> GraphQLRequestData:
+        """The request with the document its hash names (``persisted.py``). Not found is
+        answered 200, as Apollo Server does: the client's next step is to send the query, so
+        it is no failure (and ``Cache-Control: no-store`` keeps caches from keeping it)."""
+        try:
+            query = self.persisted.resolve(data.query, data.extensions, document_id)
+        except PersistedQueryNotFound as exc:
+            raise HttpRefusal(
+                200, exc.message, code=exc.code, headers={"Cache-Control": "no-store"}
+            ) from exc
+        except Forbidden as exc:
+            raise HttpRefusal(403, exc.message, code=exc.code) from exc
+        except BadUserInput as exc:
+            raise HttpRefusal(400, exc.message) from exc
+        if query is data.query:
+            return data
+        return GraphQLRequestData(
+            query=query,
+            variables=data.variables,
+            operation_name=data.operation_name,
+            extensions=data.extensions,
+            protocol=data.protocol,
+        )
+
+    def with_persisted_document(self, message: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A WebSocket ``subscribe`` (``start``) message with the document its payload's hash
+        names; raises the coded error otherwise (``persisted.py``)."""
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            return message  # malformed_operation says what is wrong
+        extensions = payload.get("extensions")
+        if extensions is not None and not isinstance(extensions, dict):
+            return message
+        query = payload.get("query")
+        resolved = self.persisted.resolve(
+            query if isinstance(query, str) else None, extensions, payload.get("documentId")
+        )
+        if resolved is None or resolved is query:
+            return message
+        return {**message, "payload": {**payload, "query": resolved}}
 
     def _check_operation(self, data: GraphQLRequestData, method: str) -> None:
         """Which operation runs must be unambiguous (several without ``operationName`` is
@@ -272,6 +336,13 @@ class GatewayGraphQL(GraphQL[Context, None]):
             raise HttpRefusal(
                 405, "mutations are not allowed over GET: use POST", headers={"Allow": "POST"}
             )
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A browser's GET without an operation, also not one named by hash (a persisted
+        query over GET has ``extensions`` or ``documentId`` instead of ``query``)."""
+        params = request.query_params
+        named = params.get("extensions") is not None or params.get("documentId") is not None
+        return not named and super().should_render_graphql_ide(request)
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
