@@ -71,6 +71,7 @@ from gateway.graphql.quick import QuickOperations
 from gateway.graphql.validation import too_many_tokens
 from gateway.http_limits import RateLimiter, address_key, user_key
 from gateway.http_security import OriginPolicy
+from gateway.live.guard import token_seconds
 from gateway.services import Services
 from gateway.tasks import cancelled
 
@@ -130,7 +131,23 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self._init_received = True
-        await super().handle_connection_init(message)
+        payload = message.get("payload")
+        if payload is None or isinstance(payload, dict):
+            self.context.connection_params = payload
+            try:
+                await self.view.on_ws_connect(self.context)
+            except ConnectionRejectionError as exc:
+                # Strawberry's answer, closed with 4403 and the reason instead of 1011 (an
+                # internal error) and none.
+                await self.send_message({"type": "connection_error", "payload": exc.payload})
+                await self.websocket.close(code=4403, reason=close_reason(exc.payload))
+                return
+            await self.send_message({"type": "connection_ack"})
+            self.connection_acknowledged = True
+            if self.keep_alive:
+                self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+            return
+        await super().handle_connection_init(message)  # a payload that is not an object
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged and (error := self.view.ws_rate_limited(self.context)):
@@ -140,9 +157,62 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
 
 
 class GatewayGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """``graphql-transport-ws``, with operations counted against the caller's rate limit."""
+    """``graphql-transport-ws``, with operations counted against the caller's rate limit, and
+    closes that say why: a refused ``connection_init`` closes with 4403 and the reason
+    ("token expired", "authentication required: ..."); when the connection's token expires,
+    each running operation gets an ``UNAUTHENTICATED`` error, then the connection closes with
+    4403 "token expired: reconnect with a new token". graphql-ws clients reconnect after a
+    4403 and call a ``connectionParams`` function again for a fresh token; a connection kept
+    open would only refuse every later operation."""
 
     view: GatewayGraphQL
+    _expiry: asyncio.Task[None] | None = None
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            if self._expiry is not None:
+                await cancelled(self._expiry)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:  # type: ignore[override]
+        """Strawberry's, with the refusal's reason in the close (Strawberry says "Forbidden")."""
+        if self.connection_timed_out:
+            return
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        payload = message.get("payload", {})
+        if not isinstance(payload, dict):
+            await self.websocket.close(code=4400, reason="Invalid connection init payload")
+            return
+        if self.connection_init_received:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        self.connection_init_received = True
+        self.context.connection_params = payload
+        try:
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.websocket.close(code=4403, reason=close_reason(exc.payload))
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        self._expiry = asyncio.create_task(self._close_when_token_expires())
+
+    async def _close_when_token_expires(self) -> None:
+        seconds = token_seconds(self.context.principal)
+        if seconds is None:
+            return
+        await asyncio.sleep(seconds)
+        # Every operation ends with its error before the close, so that a client reconnecting
+        # after it does not start them again on its own with the variables they began with
+        # (a databaseActions stream would replay from its first progress).
+        error = Unauthenticated(TOKEN_EXPIRED)
+        payload = [{"message": error.message, "extensions": error.extensions}]
+        with contextlib.suppress(Exception):  # the client may be gone already
+            for operation_id in list(self.operations):
+                await self.send_message({"id": operation_id, "type": "error", "payload": payload})
+            await self.websocket.close(code=4403, reason=TOKEN_EXPIRED)
 
     async def handle_message(self, message: Message) -> None:
         # Strawberry indexes every message as an object: a JSON array, string or number raised
@@ -476,12 +546,31 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A connection without a valid token is refused at ``connection_init``
         (graphql-transport-ws closes it with 4403)."""
-        await context.authenticate(_payload_token(context.connection_params))
+        token = _payload_token(context.connection_params)
+        await context.authenticate(token)
         try:
             _ = context.principal
         except Unauthenticated as exc:
-            raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from exc
+            message = exc.message if token is not None else WS_AUTHENTICATION_REQUIRED
+            raise ConnectionRejectionError({"code": exc.code, "message": message}) from exc
         return UNSET
+
+
+#: WebSocket close reasons are at most 123 bytes of UTF-8 (RFC 6455, 5.5).
+MAX_CLOSE_REASON_BYTES = 123
+TOKEN_EXPIRED = "token expired: reconnect with a new token"
+WS_AUTHENTICATION_REQUIRED = (
+    'authentication required: send {"Authorization": "Bearer <token>"} in connection_init'
+)
+
+
+def close_reason(payload: Mapping[str, Any] | None) -> str:
+    """The reason a refused connection is closed with: the refusal's message, cut to fit."""
+    message = str((payload or {}).get("message") or "Forbidden")
+    encoded = message.encode()
+    if len(encoded) <= MAX_CLOSE_REASON_BYTES:
+        return message
+    return encoded[: MAX_CLOSE_REASON_BYTES - 3].decode(errors="ignore") + "..."
 
 
 def malformed_operation(message: Mapping[str, Any]) -> str | None:
