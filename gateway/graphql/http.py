@@ -63,6 +63,9 @@ class Exchange:
     media_type: str | None
     request: GraphQLRequestData | None = None
     status: int = 200
+    #: The HTTP streaming protocol ``Accept`` asked for (Strawberry's ``multipart-subscription``
+    #: or ``graphql-sse``), None for one JSON answer.
+    stream: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -157,7 +160,7 @@ def parse_query_params(params: Mapping[str, str]) -> Mapping[str, Any]:
     return data
 
 
-def request_data(data: Mapping[str, Any]) -> GraphQLRequestData:
+def request_data(data: Mapping[str, Any], protocol: Any = "http") -> GraphQLRequestData:
     """The request's parameters, each of the type the spec asks for."""
     query = data.get("query")
     extensions = data.get("extensions")
@@ -179,6 +182,7 @@ def request_data(data: Mapping[str, Any]) -> GraphQLRequestData:
         variables=variables,
         operation_name=operation_name,
         extensions=extensions,
+        protocol=protocol,
     )
 
 

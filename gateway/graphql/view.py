@@ -33,7 +33,12 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -57,6 +62,7 @@ from gateway.graphql.caching import MAX_CACHED_OPERATIONS, cacheable
 from gateway.graphql.context import Context
 from gateway.graphql.http import (
     GRAPHQL_RESPONSE_JSON,
+    JSON,
     Exchange,
     HttpRefusal,
     check_content_type,
@@ -275,7 +281,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            # Subscriptions over HTTP too, for networks that block WebSockets: multipart
+            # (Apollo Client's HttpLink) and GraphQL over SSE (distinct connections mode).
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_WS_PROTOCOL,
+                MULTIPART_SUBSCRIPTION_PROTOCOL,
+                GRAPHQL_SSE_PROTOCOL,
+            ),
             connection_init_wait_timeout=timedelta(seconds=connection_init_timeout_seconds),
         )
         self.origins = origins or OriginPolicy(frozenset())
@@ -295,7 +308,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        exchange = Exchange(media_type=negotiate(request.headers.get("accept")))
+        streaming = self._get_stream_transport_from_headers(request.headers)
+        if streaming is not None:
+            # Refusals before the stream starts are one JSON document, as for any client.
+            exchange = Exchange(media_type=JSON, stream=streaming.protocol)
+        else:
+            exchange = Exchange(media_type=negotiate(request.headers.get("accept")))
         reset = _EXCHANGE.set(exchange)
         try:
             await self._read_request(request, exchange)
@@ -330,7 +348,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         else:
             check_content_type(request.headers.get("content-type"))
             data = parse_body(await request.body())
-        exchange.request = self._with_persisted_query(request_data(data), data.get("documentId"))
+        parsed = request_data(data, exchange.stream or "http")
+        exchange.request = self._with_persisted_query(parsed, data.get("documentId"))
         self._check_operation(exchange.request, method)
 
     def _with_persisted_query(
@@ -396,11 +415,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
         chosen = next((kind for n, kind in operations if name is None or n == name), None)
         if name is not None and chosen is None:
             raise HttpRefusal(400, f"the document has no operation named {name!r}")
-        if chosen is OperationType.SUBSCRIPTION:
+        if chosen is OperationType.SUBSCRIPTION and data.protocol == "http":
             raise HttpRefusal(
                 400,
                 "subscriptions run over WebSockets at this path (graphql-transport-ws or "
-                "graphql-ws), not over HTTP",
+                "graphql-ws), or over HTTP as a stream: send 'Accept: multipart/mixed;"
+                "subscriptionSpec=1.0' or 'Accept: text/event-stream'",
             )
         if chosen is OperationType.MUTATION and method == "GET":
             raise HttpRefusal(
