@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import re
@@ -217,6 +218,8 @@ class GatewayGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, No
         payload = [{"message": error.message, "extensions": error.extensions}]
         with contextlib.suppress(Exception):  # the client may be gone already
             for operation_id in list(self.operations):
+                # Stopped first: a stream sending after the close would fail in its task.
+                await self.cleanup_operation(operation_id)
                 await self.send_message({"id": operation_id, "type": "error", "payload": payload})
             await self.websocket.close(code=4403, reason=TOKEN_EXPIRED)
 
@@ -309,11 +312,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return
         request = Request(scope, receive)
         streaming = self._get_stream_transport_from_headers(request.headers)
-        if streaming is not None:
-            # Refusals before the stream starts are one JSON document, as for any client.
-            exchange = Exchange(media_type=JSON, stream=streaming.protocol)
-        else:
-            exchange = Exchange(media_type=negotiate(request.headers.get("accept")))
+        exchange = Exchange(
+            media_type=negotiate(request.headers.get("accept")),
+            stream=streaming.protocol if streaming is not None else None,
+        )
         reset = _EXCHANGE.set(exchange)
         try:
             await self._read_request(request, exchange)
@@ -339,7 +341,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             return  # GraphiQL, or 404 where it is off
-        if exchange.media_type is None:
+        if exchange.media_type is None and exchange.stream is None:
             raise HttpRefusal(
                 406, f"'Accept' must allow {GRAPHQL_RESPONSE_JSON} or application/json"
             )
@@ -350,7 +352,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
             data = parse_body(await request.body())
         parsed = request_data(data, exchange.stream or "http")
         exchange.request = self._with_persisted_query(parsed, data.get("documentId"))
-        self._check_operation(exchange.request, method)
+        chosen = self._check_operation(exchange.request, method)
+        if exchange.stream and chosen is not OperationType.SUBSCRIPTION and exchange.media_type:
+            # Clients that can read streams list them in every request's Accept (urql does):
+            # a query or mutation gets its one JSON answer all the same.
+            exchange.stream = None
+            exchange.request = dataclasses.replace(exchange.request, protocol="http")
+        elif exchange.media_type is None:
+            exchange.media_type = JSON  # refusals before the stream starts: one JSON document
 
     def _with_persisted_query(
         self, data: GraphQLRequestData, document_id: object
@@ -395,16 +404,16 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return message
         return {**message, "payload": {**payload, "query": resolved}}
 
-    def _check_operation(self, data: GraphQLRequestData, method: str) -> None:
-        """Which operation runs must be unambiguous (several without ``operationName`` is
-        400, rather than running the first), and whether this method may run it: a mutation
-        only over POST (405 over GET), a subscription only over WebSockets. A document that
-        does not parse is left to GraphQL, which reports where."""
+    def _check_operation(self, data: GraphQLRequestData, method: str) -> OperationType | None:
+        """Which operation runs (None: the document does not parse, left to GraphQL, which
+        reports where). It must be unambiguous (several without ``operationName`` is 400,
+        rather than running the first), and this method must be allowed to run it: a mutation
+        only over POST (405 over GET), a subscription only over WebSockets or as a stream."""
         if data.query is None:
-            return  # a persisted query, resolved later by its extension
+            return None
         operations = _operations(data.query, self.max_query_tokens)
         if operations is None:
-            return
+            return None
         name = data.operation_name
         if name is None and len(operations) > 1:
             raise HttpRefusal(
@@ -426,6 +435,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             raise HttpRefusal(
                 405, "mutations are not allowed over GET: use POST", headers={"Allow": "POST"}
             )
+        return chosen
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         """A browser's GET without an operation, also not one named by hash (a persisted

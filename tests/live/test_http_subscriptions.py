@@ -127,3 +127,24 @@ async def test_a_removed_member_s_stream_ends_with_forbidden(
             assert ending["errors"][0]["extensions"]["code"] == "FORBIDDEN"
             with pytest.raises(StopAsyncIteration):  # and the stream completes
                 await anext(payloads)
+
+
+async def test_queries_get_one_json_answer_unless_only_a_stream_is_accepted(
+    server: GatewayServer,
+) -> None:
+    """urql lists text/event-stream and multipart/mixed in every request's Accept: a query
+    still gets its JSON answer; a client accepting only a stream gets the answer as one event."""
+    headers = {"Authorization": f"Bearer {server.token('alice', Role.PATIENT)}"}
+    urql = "application/graphql-response+json, application/json, text/event-stream, multipart/mixed"
+    async with httpx.AsyncClient(timeout=30, verify=_TLS, headers=headers) as http:
+        answer = await http.post(
+            server.url, json={"query": "{ me { id } }"}, headers={"Accept": urql}
+        )
+        assert answer.headers["content-type"].startswith("application/graphql-response+json")
+        assert answer.json() == {"data": {"me": {"id": "alice"}}}
+        async with http.stream(
+            "POST", server.url, json={"query": "{ me { id } }"}, headers={"Accept": SSE}
+        ) as response:
+            assert response.headers["content-type"] == SSE
+            events = [payload async for payload in sse_payloads(response)]
+    assert events == [{"data": {"me": {"id": "alice"}}}]
