@@ -143,7 +143,13 @@ def parse_body(body: bytes) -> Mapping[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise HttpRefusal(400, f"the request body is not valid JSON: {exc}") from exc
     if isinstance(data, list):
-        raise HttpRefusal(400, "batched requests are not supported: send one operation per request")
+        # Refused rather than run: a batch shares one status code and one rate-limit count
+        # among its operations, and HTTP keep-alive (or HTTP/2) makes separate requests cheap.
+        raise HttpRefusal(
+            400,
+            "batched requests are not supported: send one operation per request (with Apollo "
+            "Client, HttpLink rather than BatchHttpLink)",
+        )
     if not isinstance(data, dict):
         raise HttpRefusal(400, "the request body must be a JSON object with 'query'")
     return data

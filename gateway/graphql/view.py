@@ -2,9 +2,12 @@
 
 Over HTTP it speaks GraphQL over HTTP (``gateway/graphql/http.py``): the request is checked
 (method, ``Accept``, content type, JSON shape, which operation) before anything runs, and every
-refusal is a GraphQL error document. Over WebSockets, both protocols close a connection that
-sends no ``connection_init`` in time, and operations started count against the caller's rate
-limit like HTTP requests.
+refusal is a GraphQL error document. A request may name its document by hash (persisted
+queries, ``gateway/graphql/persisted.py``). Subscriptions also run over HTTP, as a stream, for
+networks that block WebSockets: multipart (``Accept: multipart/mixed;subscriptionSpec=1.0``)
+or GraphQL over SSE (``Accept: text/event-stream``). Over WebSockets, both protocols close a
+connection that sends no ``connection_init`` in time, every close says why, and operations
+started count against the caller's rate limit like HTTP requests.
 """
 
 from __future__ import annotations

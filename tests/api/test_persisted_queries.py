@@ -210,3 +210,12 @@ async def test_trusted_documents_run_only_listed_operations(
                 assert refused.status_code == 403, body
                 assert code(refused.json()) == "FORBIDDEN", body
                 assert "GATEWAY_TRUSTED_DOCUMENTS" in refused.json()["errors"][0]["message"]
+        # Over WebSockets too.
+        token = server.token("alice", Role.PATIENT)
+        async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+            await ws.send(json.dumps(init))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            refused_live = await subscribe(ws, "1", {"query": HEARTBEAT})
+        assert [m["type"] for m in refused_live] == ["error"]
+        assert refused_live[0]["payload"][0]["extensions"]["code"] == "FORBIDDEN"
