@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -148,3 +149,22 @@ async def test_queries_get_one_json_answer_unless_only_a_stream_is_accepted(
             assert response.headers["content-type"] == SSE
             events = [payload async for payload in sse_payloads(response)]
     assert events == [{"data": {"me": {"id": "alice"}}}]
+
+
+async def test_a_stream_ends_with_unauthenticated_when_its_token_expires(
+    server: GatewayServer,
+) -> None:
+    token = server.token("alice", Role.PATIENT, timedelta(seconds=2))
+    query = "subscription { heartbeat(intervalMs: 200) { seq } }"
+    headers = {"Authorization": f"Bearer {token}", "Accept": SSE}
+    async with (
+        httpx.AsyncClient(timeout=30, verify=_TLS) as http,
+        http.stream("POST", server.url, json={"query": query}, headers=headers) as response,
+    ):
+        async with asyncio.timeout(15):
+            payloads = [payload async for payload in sse_payloads(response)]  # to complete
+    *beats, ending = payloads
+    assert beats and all(beat["data"]["heartbeat"]["seq"] for beat in beats)
+    assert [(e["message"], e["extensions"]["code"]) for e in ending["errors"]] == [
+        ("token expired: reconnect with a new token", "UNAUTHENTICATED")
+    ]
