@@ -123,9 +123,9 @@ async function apollo() {
     url: () => wsUrl,
     webSocketImpl: WebSocket,
     retryAttempts: 0, // the app subscribes again, with its latest progress
-    // A function: every new connection asks for a fresh token. Two seconds, so that the
+    // A function: every new connection asks for a fresh token. Three seconds, so that the
     // gateway ends this connection when it expires, mid-stream.
-    connectionParams: () => ({ Authorization: `Bearer ${token("alice", 2)}` }),
+    connectionParams: () => ({ Authorization: `Bearer ${token("alice", 3)}` }),
     on: { closed: (event) => closes.push([event.code, event.reason]) },
   });
   const isSubscription = ({ query }) =>
