@@ -33,6 +33,7 @@ PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 #: The message Apollo Server sends, which some clients look for instead of the code.
 NOT_FOUND_MESSAGE = "PersistedQueryNotFound"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024  # GATEWAY_PERSISTED_QUERIES_MAX_BYTES's default
 _ENTRY_OVERHEAD = 200  # bytes of a stored entry besides its text: the hash, the dict's slot
 
 
@@ -57,7 +58,9 @@ class PersistedQueries:
     """The documents a hash may name: stored on first sight (automatic persisted queries), or
     only those of a trusted manifest."""
 
-    def __init__(self, max_bytes: int, trusted: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BYTES, trusted: Mapping[str, str] | None = None
+    ) -> None:
         self.max_bytes = max_bytes
         self._bytes = 0
         self.trusted = dict(trusted) if trusted is not None else None

@@ -300,7 +300,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.origins = origins or OriginPolicy(frozenset())
         self.rate_limiter = rate_limiter or RateLimiter(0, 1)
         self.max_query_tokens = max_query_tokens
-        self.persisted = persisted or PersistedQueries(8 * 1024 * 1024)
+        self.persisted = persisted or PersistedQueries()
         self._local_ide_html = ""
         self._ide_csp = ""
         if graphiql:

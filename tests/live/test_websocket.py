@@ -15,6 +15,7 @@ from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed
 
 from gateway.auth.principal import Role
+from gateway.graphql.view import close_reason
 from tests.support import GatewayServer, settings_for
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
@@ -153,3 +154,11 @@ async def test_a_token_expiring_mid_stream_ends_each_operation_then_closes_4403(
     assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
         ("token expired: reconnect with a new token", "UNAUTHENTICATED")
     ]
+
+
+def test_unit_a_long_refusal_is_cut_to_fit_a_close_reason() -> None:
+    """A close reason over 123 bytes cannot be sent at all (the client would see none)."""
+    reason = close_reason({"message": "invalid token: " + "é" * 100})
+    assert len(reason.encode()) <= 123
+    assert reason.startswith("invalid token: é") and reason.endswith("...")
+    assert close_reason({"message": "token expired"}) == "token expired"
