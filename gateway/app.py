@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from gateway.dashboard import dashboard_routes
 from gateway.db.migrate import current_revision, head_revision, upgrade
+from gateway.graphql.persisted import PersistedQueries
 from gateway.graphql.schema import build_schema
 from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH, GatewayGraphQL
 from gateway.http_limits import RateLimiter, TransportLimits
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds,
         rate_limiter=limiter,
         max_query_tokens=settings.max_query_tokens,
+        persisted=PersistedQueries.from_settings(settings),
     )
     routes: list[BaseRoute] = [
         Route("/graphql", graphql),

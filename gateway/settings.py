@@ -94,6 +94,18 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="close (4408) a WebSocket that sends no connection_init"
     )
 
+    # Persisted operations (gateway/graphql/persisted.py).
+    persisted_queries_max_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="documents kept for automatic persisted queries, least recently used "
+        "dropped first",
+    )
+    trusted_documents: str | None = Field(
+        default=None,
+        description="a JSON manifest of hash -> document: only these operations run",
+    )
+
     # Device health (RegardingWork's status).
     device_stale_seconds: float = Field(
         default=3600.0, gt=0, description="behind and not synced for this long: STALE"

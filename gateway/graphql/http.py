@@ -63,6 +63,9 @@ class Exchange:
     media_type: str | None
     request: GraphQLRequestData | None = None
     status: int = 200
+    #: The HTTP streaming protocol ``Accept`` asked for (Strawberry's ``multipart-subscription``
+    #: or ``graphql-sse``), None for one JSON answer.
+    stream: str | None = None
 
     @property
     def content_type(self) -> str:
@@ -140,7 +143,13 @@ def parse_body(body: bytes) -> Mapping[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise HttpRefusal(400, f"the request body is not valid JSON: {exc}") from exc
     if isinstance(data, list):
-        raise HttpRefusal(400, "batched requests are not supported: send one operation per request")
+        # Refused rather than run: a batch shares one status code and one rate-limit count
+        # among its operations, and HTTP keep-alive (or HTTP/2) makes separate requests cheap.
+        raise HttpRefusal(
+            400,
+            "batched requests are not supported: send one operation per request (with Apollo "
+            "Client, HttpLink rather than BatchHttpLink)",
+        )
     if not isinstance(data, dict):
         raise HttpRefusal(400, "the request body must be a JSON object with 'query'")
     return data
@@ -157,13 +166,14 @@ def parse_query_params(params: Mapping[str, str]) -> Mapping[str, Any]:
     return data
 
 
-def request_data(data: Mapping[str, Any]) -> GraphQLRequestData:
+def request_data(data: Mapping[str, Any], protocol: Any = "http") -> GraphQLRequestData:
     """The request's parameters, each of the type the spec asks for."""
     query = data.get("query")
     extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise HttpRefusal(400, "'extensions' must be an object")
-    if query is None and not (extensions and "persistedQuery" in extensions):
+    persisted = (extensions and "persistedQuery" in extensions) or "documentId" in data
+    if query is None and not persisted:
         raise HttpRefusal(400, "the request has no 'query'")
     if query is not None and not isinstance(query, str):
         raise HttpRefusal(400, "'query' must be a string")
@@ -178,6 +188,7 @@ def request_data(data: Mapping[str, Any]) -> GraphQLRequestData:
         variables=variables,
         operation_name=operation_name,
         extensions=extensions,
+        protocol=protocol,
     )
 
 

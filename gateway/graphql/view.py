@@ -2,9 +2,12 @@
 
 Over HTTP it speaks GraphQL over HTTP (``gateway/graphql/http.py``): the request is checked
 (method, ``Accept``, content type, JSON shape, which operation) before anything runs, and every
-refusal is a GraphQL error document. Over WebSockets, both protocols close a connection that
-sends no ``connection_init`` in time, and operations started count against the caller's rate
-limit like HTTP requests.
+refusal is a GraphQL error document. A request may name its document by hash (persisted
+queries, ``gateway/graphql/persisted.py``). Subscriptions also run over HTTP, as a stream, for
+networks that block WebSockets: multipart (``Accept: multipart/mixed;subscriptionSpec=1.0``)
+or GraphQL over SSE (``Accept: text/event-stream``). Over WebSockets, both protocols close a
+connection that sends no ``connection_init`` in time, every close says why, and operations
+started count against the caller's rate limit like HTTP requests.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import re
@@ -33,7 +37,12 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
@@ -52,11 +61,12 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.auth.tokens import bearer_token
-from gateway.errors import BadUserInput, Unauthenticated
+from gateway.errors import BadUserInput, Forbidden, GatewayError, Unauthenticated
 from gateway.graphql.caching import MAX_CACHED_OPERATIONS, cacheable
 from gateway.graphql.context import Context
 from gateway.graphql.http import (
     GRAPHQL_RESPONSE_JSON,
+    JSON,
     Exchange,
     HttpRefusal,
     check_content_type,
@@ -67,10 +77,12 @@ from gateway.graphql.http import (
     request_data,
 )
 from gateway.graphql.ide import with_example
+from gateway.graphql.persisted import PersistedQueries, PersistedQueryNotFound
 from gateway.graphql.quick import QuickOperations
 from gateway.graphql.validation import too_many_tokens
 from gateway.http_limits import RateLimiter, address_key, user_key
 from gateway.http_security import OriginPolicy
+from gateway.live.guard import token_seconds
 from gateway.services import Services
 from gateway.tasks import cancelled
 
@@ -114,6 +126,13 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
         if message.get("type") in ("start", "stop") and not isinstance(message.get("id"), str):
             return  # no operation to answer
         start = message.get("type") == "start" and self.connection_acknowledged
+        if start and message["id"] not in self.subscriptions:
+            try:
+                message = self.view.with_persisted_document(message)  # type: ignore[assignment]
+            except GatewayError as error:
+                payload = {"message": error.message, "extensions": error.extensions}
+                await self.send_message({"type": "error", "id": message["id"], "payload": payload})
+                return
         if start and (problem := malformed_operation(message)):
             error = BadUserInput(problem)
             payload = {"message": problem, "extensions": error.extensions}
@@ -123,7 +142,23 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self._init_received = True
-        await super().handle_connection_init(message)
+        payload = message.get("payload")
+        if payload is None or isinstance(payload, dict):
+            self.context.connection_params = payload
+            try:
+                await self.view.on_ws_connect(self.context)
+            except ConnectionRejectionError as exc:
+                # Strawberry's answer, closed with 4403 and the reason instead of 1011 (an
+                # internal error) and none.
+                await self.send_message({"type": "connection_error", "payload": exc.payload})
+                await self.websocket.close(code=4403, reason=close_reason(exc.payload))
+                return
+            await self.send_message({"type": "connection_ack"})
+            self.connection_acknowledged = True
+            if self.keep_alive:
+                self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+            return
+        await super().handle_connection_init(message)  # a payload that is not an object
 
     async def handle_start(self, message: StartMessage) -> None:
         if self.connection_acknowledged and (error := self.view.ws_rate_limited(self.context)):
@@ -133,9 +168,64 @@ class GatewayGraphQLWSHandler(BaseGraphQLWSHandler[Context, None]):
 
 
 class GatewayGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """``graphql-transport-ws``, with operations counted against the caller's rate limit."""
+    """``graphql-transport-ws``, with operations counted against the caller's rate limit, and
+    closes that say why: a refused ``connection_init`` closes with 4403 and the reason
+    ("token expired", "authentication required: ..."); when the connection's token expires,
+    each running operation gets an ``UNAUTHENTICATED`` error, then the connection closes with
+    4403 "token expired: reconnect with a new token". graphql-ws clients reconnect after a
+    4403 and call a ``connectionParams`` function again for a fresh token; a connection kept
+    open would only refuse every later operation."""
 
     view: GatewayGraphQL
+    _expiry: asyncio.Task[None] | None = None
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()
+        finally:
+            if self._expiry is not None:
+                await cancelled(self._expiry)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:  # type: ignore[override]
+        """Strawberry's, with the refusal's reason in the close (Strawberry says "Forbidden")."""
+        if self.connection_timed_out:
+            return
+        if self.connection_init_timeout_task:
+            self.connection_init_timeout_task.cancel()
+        payload = message.get("payload", {})
+        if not isinstance(payload, dict):
+            await self.websocket.close(code=4400, reason="Invalid connection init payload")
+            return
+        if self.connection_init_received:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        self.connection_init_received = True
+        self.context.connection_params = payload
+        try:
+            await self.view.on_ws_connect(self.context)
+        except ConnectionRejectionError as exc:
+            await self.websocket.close(code=4403, reason=close_reason(exc.payload))
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        self._expiry = asyncio.create_task(self._close_when_token_expires())
+
+    async def _close_when_token_expires(self) -> None:
+        seconds = token_seconds(self.context.principal)
+        if seconds is None:
+            return
+        await asyncio.sleep(seconds)
+        # Every operation ends with its error before the close, so that a client reconnecting
+        # after it does not start them again on its own with the variables they began with
+        # (a databaseActions stream would replay from its first progress).
+        error = Unauthenticated(TOKEN_EXPIRED)
+        payload = [{"message": error.message, "extensions": error.extensions}]
+        with contextlib.suppress(Exception):  # the client may be gone already
+            for operation_id in list(self.operations):
+                # Stopped first: a stream sending after the close would fail in its task.
+                await self.cleanup_operation(operation_id)
+                await self.send_message({"id": operation_id, "type": "error", "payload": payload})
+            await self.websocket.close(code=4403, reason=TOKEN_EXPIRED)
 
     async def handle_message(self, message: Message) -> None:
         # Strawberry indexes every message as an object: a JSON array, string or number raised
@@ -147,6 +237,17 @@ class GatewayGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Context, No
         if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
             await self.handle_invalid_message(f"a {kind} message needs a string 'id'")
             return
+        if (
+            kind == "subscribe"
+            and self.connection_acknowledged
+            and message["id"] not in self.operations
+        ):
+            try:
+                message = self.view.with_persisted_document(message)  # type: ignore[assignment]
+            except GatewayError as error:
+                payload = [{"message": error.message, "extensions": error.extensions}]
+                await self.send_message({"id": message["id"], "type": "error", "payload": payload})
+                return
         if kind == "subscribe" and (problem := malformed_operation(message)):
             await self.handle_invalid_message(problem)
             return
@@ -182,16 +283,25 @@ class GatewayGraphQL(GraphQL[Context, None]):
         connection_init_timeout_seconds: float = 10.0,
         rate_limiter: RateLimiter | None = None,
         max_query_tokens: int | None = None,
+        persisted: PersistedQueries | None = None,
     ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if graphiql else None,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            # Subscriptions over HTTP too, for networks that block WebSockets: multipart
+            # (Apollo Client's HttpLink) and GraphQL over SSE (distinct connections mode).
+            subscription_protocols=(
+                GRAPHQL_TRANSPORT_WS_PROTOCOL,
+                GRAPHQL_WS_PROTOCOL,
+                MULTIPART_SUBSCRIPTION_PROTOCOL,
+                GRAPHQL_SSE_PROTOCOL,
+            ),
             connection_init_wait_timeout=timedelta(seconds=connection_init_timeout_seconds),
         )
         self.origins = origins or OriginPolicy(frozenset())
         self.rate_limiter = rate_limiter or RateLimiter(0, 1)
         self.max_query_tokens = max_query_tokens
+        self.persisted = persisted or PersistedQueries()
         self._local_ide_html = ""
         self._ide_csp = ""
         if graphiql:
@@ -206,7 +316,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        exchange = Exchange(media_type=negotiate(request.headers.get("accept")))
+        streaming = self._get_stream_transport_from_headers(request.headers)
+        exchange = Exchange(
+            media_type=negotiate(request.headers.get("accept")),
+            stream=streaming.protocol if streaming is not None else None,
+        )
         reset = _EXCHANGE.set(exchange)
         try:
             await self._read_request(request, exchange)
@@ -232,7 +346,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             )
         if self.should_render_graphql_ide(self.request_adapter_class(request)):
             return  # GraphiQL, or 404 where it is off
-        if exchange.media_type is None:
+        if exchange.media_type is None and exchange.stream is None:
             raise HttpRefusal(
                 406, f"'Accept' must allow {GRAPHQL_RESPONSE_JSON} or application/json"
             )
@@ -241,19 +355,70 @@ class GatewayGraphQL(GraphQL[Context, None]):
         else:
             check_content_type(request.headers.get("content-type"))
             data = parse_body(await request.body())
-        exchange.request = request_data(data)
-        self._check_operation(exchange.request, method)
+        parsed = request_data(data, exchange.stream or "http")
+        exchange.request = self._with_persisted_query(parsed, data.get("documentId"))
+        chosen = self._check_operation(exchange.request, method)
+        if exchange.stream and chosen is not OperationType.SUBSCRIPTION and exchange.media_type:
+            # Clients that can read streams list them in every request's Accept (urql does):
+            # a query or mutation gets its one JSON answer all the same.
+            exchange.stream = None
+            exchange.request = dataclasses.replace(exchange.request, protocol="http")
+        elif exchange.media_type is None:
+            exchange.media_type = JSON  # refusals before the stream starts: one JSON document
 
-    def _check_operation(self, data: GraphQLRequestData, method: str) -> None:
-        """Which operation runs must be unambiguous (several without ``operationName`` is
-        400, rather than running the first), and whether this method may run it: a mutation
-        only over POST (405 over GET), a subscription only over WebSockets. A document that
-        does not parse is left to GraphQL, which reports where."""
+    def _with_persisted_query(
+        self, data: GraphQLRequestData, document_id: object
+    ) -> GraphQLRequestData:
+        """The request with the document its hash names (``persisted.py``). Not found is
+        answered 200, as Apollo Server does: the client's next step is to send the query, so
+        it is no failure (and ``Cache-Control: no-store`` keeps caches from keeping it)."""
+        try:
+            query = self.persisted.resolve(data.query, data.extensions, document_id)
+        except PersistedQueryNotFound as exc:
+            raise HttpRefusal(
+                200, exc.message, code=exc.code, headers={"Cache-Control": "no-store"}
+            ) from exc
+        except Forbidden as exc:
+            raise HttpRefusal(403, exc.message, code=exc.code) from exc
+        except BadUserInput as exc:
+            raise HttpRefusal(400, exc.message) from exc
+        if query is data.query:
+            return data
+        return GraphQLRequestData(
+            query=query,
+            variables=data.variables,
+            operation_name=data.operation_name,
+            extensions=data.extensions,
+            protocol=data.protocol,
+        )
+
+    def with_persisted_document(self, message: Mapping[str, Any]) -> Mapping[str, Any]:
+        """A WebSocket ``subscribe`` (``start``) message with the document its payload's hash
+        names; raises the coded error otherwise (``persisted.py``)."""
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            return message  # malformed_operation says what is wrong
+        extensions = payload.get("extensions")
+        if extensions is not None and not isinstance(extensions, dict):
+            return message
+        query = payload.get("query")
+        resolved = self.persisted.resolve(
+            query if isinstance(query, str) else None, extensions, payload.get("documentId")
+        )
+        if resolved is None or resolved is query:
+            return message
+        return {**message, "payload": {**payload, "query": resolved}}
+
+    def _check_operation(self, data: GraphQLRequestData, method: str) -> OperationType | None:
+        """Which operation runs (None: the document does not parse, left to GraphQL, which
+        reports where). It must be unambiguous (several without ``operationName`` is 400,
+        rather than running the first), and this method must be allowed to run it: a mutation
+        only over POST (405 over GET), a subscription only over WebSockets or as a stream."""
         if data.query is None:
-            return  # a persisted query, resolved later by its extension
+            return None
         operations = _operations(data.query, self.max_query_tokens)
         if operations is None:
-            return
+            return None
         name = data.operation_name
         if name is None and len(operations) > 1:
             raise HttpRefusal(
@@ -264,16 +429,25 @@ class GatewayGraphQL(GraphQL[Context, None]):
         chosen = next((kind for n, kind in operations if name is None or n == name), None)
         if name is not None and chosen is None:
             raise HttpRefusal(400, f"the document has no operation named {name!r}")
-        if chosen is OperationType.SUBSCRIPTION:
+        if chosen is OperationType.SUBSCRIPTION and data.protocol == "http":
             raise HttpRefusal(
                 400,
                 "subscriptions run over WebSockets at this path (graphql-transport-ws or "
-                "graphql-ws), not over HTTP",
+                "graphql-ws), or over HTTP as a stream: send 'Accept: multipart/mixed;"
+                "subscriptionSpec=1.0' or 'Accept: text/event-stream'",
             )
         if chosen is OperationType.MUTATION and method == "GET":
             raise HttpRefusal(
                 405, "mutations are not allowed over GET: use POST", headers={"Allow": "POST"}
             )
+        return chosen
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """A browser's GET without an operation, also not one named by hash (a persisted
+        query over GET has ``extensions`` or ``documentId`` instead of ``query``)."""
+        params = request.query_params
+        named = params.get("extensions") is not None or params.get("documentId") is not None
+        return not named and super().should_render_graphql_ide(request)
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
@@ -407,12 +581,31 @@ class GatewayGraphQL(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """A connection without a valid token is refused at ``connection_init``
         (graphql-transport-ws closes it with 4403)."""
-        await context.authenticate(_payload_token(context.connection_params))
+        token = _payload_token(context.connection_params)
+        await context.authenticate(token)
         try:
             _ = context.principal
         except Unauthenticated as exc:
-            raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from exc
+            message = exc.message if token is not None else WS_AUTHENTICATION_REQUIRED
+            raise ConnectionRejectionError({"code": exc.code, "message": message}) from exc
         return UNSET
+
+
+#: WebSocket close reasons are at most 123 bytes of UTF-8 (RFC 6455, 5.5).
+MAX_CLOSE_REASON_BYTES = 123
+TOKEN_EXPIRED = "token expired: reconnect with a new token"
+WS_AUTHENTICATION_REQUIRED = (
+    'authentication required: send {"Authorization": "Bearer <token>"} in connection_init'
+)
+
+
+def close_reason(payload: Mapping[str, Any] | None) -> str:
+    """The reason a refused connection is closed with: the refusal's message, cut to fit."""
+    message = str((payload or {}).get("message") or "Forbidden")
+    encoded = message.encode()
+    if len(encoded) <= MAX_CLOSE_REASON_BYTES:
+        return message
+    return encoded[: MAX_CLOSE_REASON_BYTES - 3].decode(errors="ignore") + "..."
 
 
 def malformed_operation(message: Mapping[str, Any]) -> str | None:

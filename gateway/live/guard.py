@@ -32,7 +32,7 @@ Recheck = Callable[[], Awaitable[None]]
 
 def check_token(principal: Principal) -> None:
     if principal.expires_at is not None and principal.expires_at <= datetime.now(UTC):
-        raise Unauthenticated("token expired: open a new connection with a new token")
+        raise Unauthenticated("token expired: reconnect with a new token")
 
 
 def token_seconds(principal: Principal) -> float | None:

@@ -15,6 +15,7 @@ from gql.transport.websockets import WebsocketsTransport
 from websockets.exceptions import ConnectionClosed
 
 from gateway.auth.principal import Role
+from gateway.graphql.view import close_reason
 from tests.support import GatewayServer, settings_for
 
 PROTOCOLS = [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL, WebsocketsTransport.APOLLO_SUBPROTOCOL]
@@ -49,6 +50,16 @@ def refused_payloads(server: GatewayServer) -> dict[str, dict[str, Any]]:
 
 
 CASES = ["no token", "other keys only", "expired token", "garbage token"]
+# What a client can show when its connection is refused (the close reason, or the legacy
+# protocol's connection_error message).
+REASONS = {
+    "no token": 'authentication required: send {"Authorization": "Bearer <token>"} in '
+    "connection_init",
+    "other keys only": 'authentication required: send {"Authorization": "Bearer <token>"} in '
+    "connection_init",
+    "expired token": "token expired",
+    "garbage token": "invalid token: Invalid header padding",
+}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -61,7 +72,7 @@ async def test_graphql_transport_ws_handshake_without_a_valid_token_closes_4403(
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), timeout=10)
     assert closed.value.rcvd is not None
-    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "Forbidden")
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, REASONS[case])
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -73,9 +84,11 @@ async def test_legacy_graphql_ws_handshake_without_a_valid_token_is_a_connection
         await ws.send(json.dumps(init))
         reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
         assert reply["type"] == "connection_error"
-        assert reply["payload"]["code"] == "UNAUTHENTICATED"
-        with pytest.raises(ConnectionClosed):
+        assert reply["payload"] == {"code": "UNAUTHENTICATED", "message": REASONS[case]}
+        with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), timeout=10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, REASONS[case])
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -105,3 +118,47 @@ async def test_compression_is_negotiated_only_when_enabled(
             assert ws.response is not None
             extensions = ws.response.headers.get("Sec-WebSocket-Extensions", "")
     assert ("permessage-deflate" in extensions) is compression
+
+
+async def test_a_token_expiring_mid_stream_ends_each_operation_then_closes_4403(
+    server: GatewayServer,
+) -> None:
+    """The connection is no use once its token expired: each operation ends with an error
+    saying to reconnect, then the close says why (graphql-ws clients reconnect after a 4403,
+    asking their connectionParams function for a fresh token)."""
+    token = server.token("alice", Role.PATIENT, timedelta(seconds=2))
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+    subscribe = {
+        "id": "beats",
+        "type": "subscribe",
+        "payload": {"query": "subscription { heartbeat(intervalMs: 200) { seq } }"},
+    }
+    messages: list[dict[str, Any]] = []
+    async with websockets.connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps(subscribe))
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(15):
+                while True:
+                    messages.append(json.loads(await ws.recv()))
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        4403,
+        "token expired: reconnect with a new token",
+    )
+    *beats, ending = [m for m in messages if m["type"] != "complete"]
+    assert beats and all(b["payload"]["data"]["heartbeat"] for b in beats)
+    # The stream's own guard or the connection's close, whichever ran first, ended it.
+    errors = ending["payload"] if ending["type"] == "error" else ending["payload"]["errors"]
+    assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
+        ("token expired: reconnect with a new token", "UNAUTHENTICATED")
+    ]
+
+
+def test_unit_a_long_refusal_is_cut_to_fit_a_close_reason() -> None:
+    """A close reason over 123 bytes cannot be sent at all (the client would see none)."""
+    reason = close_reason({"message": "invalid token: " + "é" * 100})
+    assert len(reason.encode()) <= 123
+    assert reason.startswith("invalid token: é") and reason.endswith("...")
+    assert close_reason({"message": "token expired"}) == "token expired"
