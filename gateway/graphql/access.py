@@ -8,6 +8,7 @@ import strawberry
 
 from gateway.auth.principal import Role as DomainRole
 from gateway.graphql.context import Info
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.sync import grants as domain
 
 Role = strawberry.enum(DomainRole, description="SenSeeAct's roles.")
@@ -16,12 +17,15 @@ Role = strawberry.enum(DomainRole, description="SenSeeAct's roles.")
 @strawberry.type(
     description="`user` lets `grantee` (a professional) access their data in `project`."
 )
-class AccessGrant:
+class AccessGrant(Node):
     project: str
     user: str
     grantee: str
     granted_by: str
     created_at: datetime
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.user, self.grantee)
 
     @classmethod
     def from_domain(cls, grant: domain.Grant) -> AccessGrant:

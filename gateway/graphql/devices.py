@@ -9,6 +9,7 @@ import strawberry
 
 from gateway.graphql.actions import ProgressInput
 from gateway.graphql.context import Info
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.live.status import device_status_changes
 from gateway.sync import devices as domain
 from gateway.sync.pending import acknowledge_progress
@@ -22,7 +23,7 @@ DeviceStatus = strawberry.enum(
     description="A sync client of one user's data: every name it had, its type, version, owner. "
     "The same deviceId under another user is another device."
 )
-class Device:
+class Device(Node):
     project: str
     device_id: str
     device_names: list[str]
@@ -39,6 +40,9 @@ class Device:
     first_seen: datetime
     last_seen: datetime
     last_sync: datetime | None = strawberry.field(description="Its latest put or get.")
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.owner, self.device_id)
 
     @classmethod
     def from_domain(cls, d: domain.DeviceInfo) -> Device:
@@ -65,7 +69,7 @@ NAMED_HELP = (
 )
 
 
-def _rules(info: Info) -> domain.HealthRules:
+def health_rules(info: Info) -> domain.HealthRules:
     settings = info.context.services.settings
     return domain.HealthRules(settings.device_stale_seconds, settings.device_offline_seconds)
 
@@ -77,7 +81,11 @@ class DeviceQuery:
         self, info: Info, project: str, status: DeviceStatus | None = None
     ) -> list[Device]:
         found = await domain.list_devices(
-            info.context.db, info.context.principal, project, rules=_rules(info), status=status
+            info.context.db,
+            info.context.principal,
+            project,
+            rules=health_rules(info),
+            status=status,
         )
         return [Device.from_domain(d) for d in found]
 
@@ -93,7 +101,7 @@ class DeviceQuery:
             project,
             device_id,
             user=user,
-            rules=_rules(info),
+            rules=health_rules(info),
         )
         return Device.from_domain(found) if found else None
 
@@ -125,7 +133,7 @@ class DeviceMutation:
             device_type=type,
             version=version,
             pending_up=pending_up,
-            rules=_rules(info),
+            rules=health_rules(info),
             events=info.context.services,
         )
         return Device.from_domain(device)

@@ -9,6 +9,7 @@ import strawberry
 
 from gateway.graphql.context import Info
 from gateway.graphql.devices import NAMED_HELP
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.graphql.pagination import Connection
 from gateway.sync import cases, history
 from gateway.sync.exchange import Direction
@@ -19,7 +20,7 @@ SyncDirection = strawberry.enum(
 
 
 @strawberry.type(description="One put or get between a device and a service (CSPro).")
-class SyncEvent:
+class SyncEvent(Node):
     time: datetime
     device_id: str
     device_name: str
@@ -28,10 +29,15 @@ class SyncEvent:
     universe: str = strawberry.field(description="The exchange's filter; empty for all.")
     direction: SyncDirection
     partial: bool = strawberry.field(description="The device was not brought fully up to date.")
+    event_id: strawberry.Private[int]
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.event_id,)
 
     @classmethod
     def from_domain(cls, e: history.SyncEventInfo) -> SyncEvent:
         return cls(
+            event_id=e.id,
             time=e.time,
             device_id=e.device_id,
             device_name=e.device_name,

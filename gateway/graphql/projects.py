@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from gateway.graphql.context import Info
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.sync import projects as domain
 from gateway.sync.tables import ConflictPolicy as DomainConflictPolicy
 from gateway.sync.tables import FieldSpec, build_table_spec
@@ -31,7 +32,7 @@ class FieldDefinition:
 
 
 @strawberry.type(description="A declared table of a project.")
-class Table:
+class Table(Node):
     name: str
     key_field: str | None = strawberry.field(
         description="The field whose value is a record's key; without one the key is its recordId."
@@ -41,11 +42,16 @@ class Table:
     has_local_time: bool = strawberry.field(description="The table declares `localTime`.")
     conflict_policy: ConflictPolicy
     created_at: datetime
+    project: strawberry.Private[str]
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.name)
 
     @classmethod
-    def from_domain(cls, table: domain.DeclaredTable) -> Table:
+    def from_domain(cls, project: str, table: domain.DeclaredTable) -> Table:
         spec = table.spec
         return cls(
+            project=project,
             name=spec.name,
             key_field=spec.key_field,
             fields=[
@@ -59,7 +65,7 @@ class Table:
 
 
 @strawberry.type(description="A data space with declared tables, used by its members.")
-class Project:
+class Project(Node):
     code: str
     name: str
     open: bool = strawberry.field(
@@ -73,6 +79,9 @@ class Project:
         "access here."
     )
 
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.code,)
+
     @classmethod
     def from_domain(cls, project: domain.ProjectInfo) -> Project:
         return cls(
@@ -80,7 +89,7 @@ class Project:
             name=project.name,
             open=project.open,
             created_at=project.created_at,
-            tables=[Table.from_domain(t) for t in project.tables],
+            tables=[Table.from_domain(project.code, t) for t in project.tables],
             members=list(project.members),
         )
 
@@ -166,7 +175,7 @@ class ProjectMutation:
             conflict_policy,
         )
         table = await domain.define_table(info.context.db, info.context.principal, project, spec)
-        return Table.from_domain(table)
+        return Table.from_domain(project, table)
 
     @strawberry.mutation(
         description="Change how a table treats concurrent edits (admins only); applies to "
@@ -178,4 +187,4 @@ class ProjectMutation:
         changed = await domain.set_conflict_policy(
             info.context.db, info.context.principal, project, table, policy
         )
-        return Table.from_domain(changed)
+        return Table.from_domain(project, changed)

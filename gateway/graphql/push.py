@@ -7,11 +7,12 @@ from datetime import datetime
 import strawberry
 
 from gateway.graphql.context import Info
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.push import registrations as domain
 
 
 @strawberry.type(description="A device token woken when matching tables of its user change.")
-class PushRegistration:
+class PushRegistration(Node):
     project: str
     user: str
     device_id: str
@@ -20,6 +21,9 @@ class PushRegistration:
     exclude_tables: list[str] | None
     created_at: datetime
     updated_at: datetime
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.user, self.device_id)
 
     @classmethod
     def from_domain(cls, r: domain.Registration) -> PushRegistration:

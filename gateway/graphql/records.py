@@ -9,13 +9,14 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.graphql.context import Info
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.graphql.pagination import Connection
 from gateway.graphql.scalars import Long
 from gateway.sync import records as domain
 
 
 @strawberry.type(description="The current state of one record, built from its actions.")
-class Record:
+class Record(Node):
     table: str
     user: str
     record_id: str
@@ -26,14 +27,19 @@ class Record:
     device_id: str | None = strawberry.field(description="The device that last changed it.")
     created_at: datetime
     updated_at: datetime
+    project: strawberry.Private[str]
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.table, self.user, self.record_id)
 
     @strawberry.field(description="data as a JSON string, like an action's jsonData.")
     def json_data(self) -> str | None:
         return None if self.data is None else json.dumps(self.data, separators=(",", ":"))
 
     @classmethod
-    def from_domain(cls, r: domain.RecordView) -> Record:
+    def from_domain(cls, project: str, r: domain.RecordView) -> Record:
         return cls(
+            project=project,
             table=r.table,
             user=r.user,
             record_id=r.record_id,
@@ -71,6 +77,6 @@ class RecordQuery:
             include_deleted=include_deleted,
         )
         return Connection.of(
-            ((r.cursor, Record.from_domain(r)) for r in page.records),
+            ((r.cursor, Record.from_domain(project, r)) for r in page.records),
             has_next_page=page.has_next_page,
         )
