@@ -1,7 +1,8 @@
 """Apollo Client's normalized cache (the real package, in Node: tests/node/apollo_cache.mjs)
 against a running gateway: every cacheable object comes back with an `id`, is stored once per
 `__typename` and id, and a mutation's answer updates the lists that showed it, without asking
-the gateway again. Skips without Node, as the GraphQL-over-HTTP audit does."""
+the gateway again, and so does a live message of a subscription (GraphQLWsLink). Skips
+without Node, as the GraphQL-over-HTTP audit does."""
 
 from __future__ import annotations
 
@@ -58,3 +59,8 @@ async def test_apollo_normalizes_every_cacheable_object(server: GatewayServer) -
     first = listed["records"]["edges"][0]["node"]
     assert out["node"] == {"__typename": "Record", **first}
     assert set(out["keysAtEnd"]) - set(out["keysAfterQuery"]) <= {"ROOT_MUTATION"}
+    # A live message about the phone (another device wrote what it has not received) updated
+    # the phone in the devices list, read from the cache alone.
+    assert out["live"]["status"] != out["before"]
+    assert out["afterLive"]["status"] == out["live"]["status"]
+    assert out["afterLive"]["id"] == device["id"]
