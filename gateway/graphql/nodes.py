@@ -109,6 +109,8 @@ async def find_node(info: Info, global_id: str) -> Node | None:
     shape, lookup = known
     if len(key) != len(shape) or any(type(p) is not t for p, t in zip(key, shape, strict=True)):
         return None
+    if "" in key:  # no key part is empty (an empty user would mean the caller)
+        return None
     try:
         return await lookup(info, key)
     except _NOT_THERE:

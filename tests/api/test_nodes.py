@@ -147,6 +147,7 @@ MALFORMED = [
     _b64("SyncEvent:[true]"),
     _b64("Sync:[1]"),  # Sync keeps its Int id and is no Node
     _b64('Nope:["live"]'),  # no such type
+    _b64('Device:["live","","phone"]'),  # an empty user is not "yours" here
     _b64('Project:["no-such-project"]'),
     "A" * 5000,
     base64.urlsafe_b64encode(b"\xff\xfe:[]").decode(),  # not UTF-8
@@ -156,6 +157,7 @@ MALFORMED = [
 async def test_malformed_and_unknown_ids_are_null(server: GatewayServer) -> None:
     await make_project(server)
     alice = as_caller(server, "alice")
+    await write_notes(alice, [1], device="phone")  # her phone exists, under her own id
     body = await alice.execute(NODES, ids=MALFORMED)
     assert body == {"data": {"nodes": [None] * len(MALFORMED)}}
     assert await alice.execute(NODE, id="x") == {"data": {"node": None}}
