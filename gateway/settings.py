@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=15, gt=0, description="nested selections")
     max_query_aliases: int = Field(default=15, ge=0, description="aliased fields")
     max_root_fields: int = Field(default=20, gt=0, description="fields at an operation's root")
+    max_node_ids: int = Field(default=100, gt=0, description="ids one nodes(ids:) looks up")
     max_query_cost: int = Field(
         default=250_000, gt=0, description="estimated fields to resolve, lists counted in full"
     )

@@ -13,6 +13,7 @@ from strawberry.types.arguments import InputContext
 
 from gateway.errors import BadUserInput
 from gateway.graphql.context import Info
+from gateway.graphql.enums import described_enum
 from gateway.graphql.limits import response_budget
 from gateway.graphql.scalars import Long
 from gateway.live.stream import stream_actions
@@ -21,26 +22,52 @@ from gateway.sync.actions import ActionType as DomainActionType
 from gateway.sync.actions import DeliveredAction, IncomingAction
 from gateway.sync.validation import DataLimits
 
-ActionType = strawberry.enum(DomainActionType, description="What an action does to its record.")
+ActionType = described_enum(
+    DomainActionType,
+    description="What an action does to its record.",
+    values={
+        "INSERT": "Creates the record with jsonData's fields.",
+        "UPDATE": "Changes the fields jsonData gives; the others keep their values.",
+        "DELETE": "Deletes the record (no jsonData).",
+    },
+)
 
 
-@strawberry.input(description="A database action as a device writes it (the seed's write).")
+@strawberry.input(description="One change of a record, as a device writes it.")
 class ActionInput:
-    table: str
-    user: str
-    action: ActionType
+    table: str = strawberry.field(description="The table's name, as declared with defineTable.")
+    user: str = strawberry.field(
+        description="Whose data the record is: the batch's user (writeActions' user argument, "
+        "omitted: yours)."
+    )
+    action: ActionType = strawberry.field(
+        description="Whether the action inserts, updates or deletes the record."
+    )
     record_id: str = strawberry.field(description="A UUID: 32 hex digits, or the dashed form.")
     json_data: str | None = strawberry.field(
         default=None, description="A JSON object with the record's fields; none for DELETE."
     )
     sample_time: Long | None = strawberry.field(
         default=None,
-        description="Ignored: the gateway computes it from utcTime/localTime, as the seed does.",
+        description="Ignored: the gateway takes it from the record's utcTime or localTime.",
     )
-    time: Long
-    order: int
-    source: str | None = None
-    author: str | None = None
+    time: Long = strawberry.field(
+        description="When the device made the change, UNIX time in ms; with order, it "
+        "identifies the action (a retry with the same time and order is a "
+        "duplicate)."
+    )
+    order: int = strawberry.field(
+        description="Orders actions of the same time: 0, 1, 2, ... within one millisecond."
+    )
+    source: str | None = strawberry.field(
+        default=None,
+        description="Free text for the writer's own use (e.g. the app that made the change); "
+        "readers get 'local' or 'remote' instead.",
+    )
+    author: str | None = strawberry.field(
+        default=None,
+        description="Who made the change, as the app knows them (free text, kept with the action).",
+    )
     base_version: Long | None = strawberry.field(
         default=None,
         description="The record's `position` this change was based on. With it, any change "
@@ -73,18 +100,22 @@ ActionInput.__strawberry_definition__.from_input = _incoming_action
 
 @strawberry.input(description="Where a reader is in one table: a cursor the gateway returned.")
 class ProgressInput:
-    table: str
-    cursor: str
+    table: str = strawberry.field(description="The table this progress is of.")
+    cursor: str = strawberry.field(
+        description="The cursor a read returned for the table, as it was."
+    )
 
 
-@strawberry.input
+@strawberry.input(
+    description="A time range of one table's sample times (its utcTime or localTime)."
+)
 class TimeRangeInput:
-    table: str
+    table: str = strawberry.field(description="The table the range applies to.")
     start_time: Long = strawberry.field(description="Inclusive, UNIX time in ms.")
     end_time: Long = strawberry.field(description="Exclusive, UNIX time in ms.")
 
 
-@strawberry.input
+@strawberry.input(description="Which actions a read returns.")
 class ActionFilter:
     include_tables: list[str] | None = strawberry.field(
         default=None, description="Only these tables (none or empty: all)."
@@ -115,8 +146,8 @@ class ActionFilter:
 
 @strawberry.type(description="Read progress of one table.")
 class Progress:
-    table: str
-    user: str
+    table: str = strawberry.field(description="The table this progress is of.")
+    user: str = strawberry.field(description="Whose data was read.")
     cursor: str = strawberry.field(description="Opaque: give it back to continue after it.")
     time: Long | None = strawberry.field(description="time of the last action read, if any.")
     order: int | None = strawberry.field(description="order of the last action read, if any.")
@@ -133,23 +164,35 @@ class Progress:
         )
 
 
-@strawberry.type(description="A database action as a reader receives it (the seed's read).")
+@strawberry.type(description="One change of a record, as a reader receives it.")
 class DatabaseAction:
-    table: str
-    user: str
-    action: ActionType
-    record_id: str
+    table: str = strawberry.field(description="The table of the changed record.")
+    user: str = strawberry.field(description="Whose data the record is.")
+    action: ActionType = strawberry.field(
+        description="What the action does to the record; several changes of one record in one "
+        "batch arrive merged (an INSERT then UPDATEs as one INSERT with the final "
+        "data)."
+    )
+    record_id: str = strawberry.field(description="The record's id, 32 lower-case hex digits.")
     json_data: str | None = strawberry.field(description="The record's fields as a JSON string.")
-    sample_time: Long | None
-    time: Long
-    order: int
+    sample_time: Long | None = strawberry.field(
+        description="When the data was measured, UNIX time in ms, from the record's utcTime or "
+        "localTime; null for tables without them."
+    )
+    time: Long = strawberry.field(
+        description="When the writing device made the change, UNIX time in ms."
+    )
+    order: int = strawberry.field(
+        description="Orders actions of the same time, as the writer gave it."
+    )
     source: str = strawberry.field(
         description="'remote' when the action came from the reading device, else 'local'."
     )
-    author: str | None
+    author: str | None = strawberry.field(description="Who made the change, as the writer gave it.")
     device_id: str | None = strawberry.field(description="The device that wrote it.")
     position: Long = strawberry.field(
-        description="Its place in the log: the record's version after it (`baseVersion`)."
+        description="Its position: a number that grows with every change the gateway stores. "
+        "It is the record's version after the change (give it back as `baseVersion`)."
     )
 
     @strawberry.field(description="jsonData, parsed.")
@@ -174,9 +217,11 @@ class DatabaseAction:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A batch of database actions, with the progress to continue from.")
 class ActionBatch:
-    actions: list[DatabaseAction]
+    actions: list[DatabaseAction] = strawberry.field(
+        description="The actions, in the order they were stored."
+    )
     progress: list[Progress] = strawberry.field(
         description="Per selected table, where to continue from."
     )
@@ -193,19 +238,27 @@ class ActionBatch:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="What a read from the given progress would go through, without reading it."
+)
 class ReadStats:
     progress: list[Progress] = strawberry.field(description="The progress given, back.")
     count: Long = strawberry.field(description="Actions after the progress, before merging.")
     latest_time: Long | None = strawberry.field(description="The latest of their times.")
 
 
-@strawberry.type(description="Write progress of one table (the seed's get-progress).")
+@strawberry.type(
+    description="What a device already sent of one table: its last action's time and order."
+)
 class WriteProgress:
-    table: str
-    user: str
-    time: Long | None
-    order: int | None
+    table: str = strawberry.field(description="The table.")
+    user: str = strawberry.field(description="Whose data.")
+    time: Long | None = strawberry.field(
+        description="The time of the last action written, UNIX time in ms; null when none was."
+    )
+    order: int | None = strawberry.field(
+        description="The order of that action; null when none was."
+    )
 
     @classmethod
     def from_domain(cls, mark: writer.WriteMark) -> WriteProgress:
@@ -217,11 +270,12 @@ class WriteProgress:
         )
 
 
-@strawberry.type
+@strawberry.type(description="What became of a batch of written actions.")
 class WriteResult:
     accepted: list[int] = strawberry.field(description="Indexes of the actions written.")
     duplicates: list[int] = strawberry.field(
-        description="Indexes of actions already in the log (a retried batch), not written again."
+        description="Indexes of actions the gateway already had (a retried batch): not written "
+        "again."
     )
     progress: list[WriteProgress] = strawberry.field(
         description="Write progress of the tables in the batch."
@@ -269,20 +323,53 @@ Snapshot = Annotated[
 @strawberry.type
 class ActionQuery:
     @strawberry.field(
-        description="New database actions after the given progress (the seed's read), merged "
+        description="New database actions after the given progress, merged "
         "within the batch. Repeat with the returned progress while hasMore is true. A table "
         "without progress starts from its current records (see snapshot)."
     )
     async def actions(
         self,
         info: Info,
-        project: str,
-        user: str | None = None,
-        device_id: str | None = None,
-        progress: list[ProgressInput] | None = None,
-        filter: ActionFilter | None = None,
-        max_count: int = 0,
-        max_time: Long | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
+        ] = None,
+        device_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The reading device's deviceId: actions it wrote itself are left "
+                "out (see filter.includeOwn), and the read counts as its get in the "
+                "sync history."
+            ),
+        ] = None,
+        progress: Annotated[
+            list[ProgressInput] | None,
+            strawberry.argument(
+                description="Where the last read ended, per table: the progress it returned. A "
+                "table without progress starts from the beginning (see snapshot)."
+            ),
+        ] = None,
+        filter: Annotated[
+            ActionFilter | None,
+            strawberry.argument(
+                description="Which tables and sample times to read (omitted: every table, every "
+                "action not from this device)."
+            ),
+        ] = None,
+        max_count: Annotated[
+            int,
+            strawberry.argument(
+                description="The most actions to return; 0: as many as the gateway returns at "
+                "once (GATEWAY_MAX_READ_BATCH, 1,000 by default)."
+            ),
+        ] = 0,
+        max_time: Annotated[
+            Long | None,
+            strawberry.argument(
+                description="Only actions stored up to this UNIX time in ms; the progress stops "
+                "there."
+            ),
+        ] = None,
         snapshot: Snapshot = True,
     ) -> ActionBatch:
         request = read_request(
@@ -306,11 +393,31 @@ class ActionQuery:
     async def read_stats(
         self,
         info: Info,
-        project: str,
-        user: str | None = None,
-        device_id: str | None = None,
-        progress: list[ProgressInput] | None = None,
-        filter: ActionFilter | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
+        ] = None,
+        device_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The reading device's deviceId: actions it wrote itself are not "
+                "counted (see filter.includeOwn)."
+            ),
+        ] = None,
+        progress: Annotated[
+            list[ProgressInput] | None,
+            strawberry.argument(
+                description="Where the last read ended, per table: the progress it returned. A "
+                "table without progress starts from the beginning (see snapshot)."
+            ),
+        ] = None,
+        filter: Annotated[
+            ActionFilter | None,
+            strawberry.argument(
+                description="Which tables and sample times to read (omitted: every table, every "
+                "action not from this device)."
+            ),
+        ] = None,
     ) -> ReadStats:
         request = read_request(project, user, device_id, progress, filter)
         stats = await reader.read_stats(info.context.db, info.context.principal, request)
@@ -327,11 +434,26 @@ class ActionQuery:
     async def write_progress(
         self,
         info: Info,
-        project: str,
-        user: str | None = None,
-        device_id: str | None = None,
-        include_tables: list[str] | None = None,
-        exclude_tables: list[str] | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
+        ] = None,
+        device_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only what this device wrote (omitted: what any device wrote)."
+            ),
+        ] = None,
+        include_tables: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only these tables (omitted or empty: every table of the project)."
+            ),
+        ] = None,
+        exclude_tables: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Never these tables, even when included."),
+        ] = None,
     ) -> list[WriteProgress]:
         marks = await writer.write_progress(
             info.context.db,
@@ -348,18 +470,45 @@ class ActionQuery:
 @strawberry.type
 class ActionMutation:
     @strawberry.mutation(
-        description="Write database actions (the seed's write): validated, applied whole or "
+        description="Write database actions: validated, applied whole or "
         "not at all, and idempotent (a retried batch reports its actions as duplicates)."
     )
     async def write_actions(
         self,
         info: Info,
-        project: str,
-        actions: list[ActionInput],
-        user: str | None = None,
-        device_id: str | None = None,
-        include_tables: list[str] | None = None,
-        exclude_tables: list[str] | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        actions: Annotated[
+            list[ActionInput],
+            strawberry.argument(
+                description="The actions, applied in the order given (at most "
+                "GATEWAY_MAX_WRITE_BATCH, 10,000 by default)."
+            ),
+        ],
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose data the batch writes: a user id (omitted: yours); every "
+                "action's user must be this one."
+            ),
+        ] = None,
+        device_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The writing device's deviceId: its readers do not get these "
+                "actions back, and the write counts as its put in the sync history."
+            ),
+        ] = None,
+        include_tables: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only these tables may be written (omitted or empty: every table); "
+                "an action of another is TABLE_NOT_ALLOWED."
+            ),
+        ] = None,
+        exclude_tables: Annotated[
+            list[str] | None,
+            strawberry.argument(description="These tables may not be written (TABLE_NOT_ALLOWED)."),
+        ] = None,
     ) -> WriteResult:
         settings = info.context.services.settings
         outcome = await writer.write_actions(
@@ -387,20 +536,47 @@ class ActionMutation:
 @strawberry.type
 class ActionSubscription:
     @strawberry.subscription(
-        description="New database actions, live (the seed's watch): first the backlog after "
+        description="New database actions, live: first the backlog after "
         "the given progress in batches of at most maxCount (a table without progress from its "
-        "current records, see snapshot), then each new batch as it commits. Every message "
+        "current records, see snapshot), then each new batch as it is stored. Every message "
         "carries the progress to resume from after a disconnect."
     )
     async def database_actions(
         self,
         info: Info,
-        project: str,
-        user: str | None = None,
-        device_id: str | None = None,
-        progress: list[ProgressInput] | None = None,
-        filter: ActionFilter | None = None,
-        max_count: int = 0,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
+        ] = None,
+        device_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The reading device's deviceId: actions it wrote itself are left "
+                "out (see filter.includeOwn), and what it receives counts towards "
+                "its gets."
+            ),
+        ] = None,
+        progress: Annotated[
+            list[ProgressInput] | None,
+            strawberry.argument(
+                description="Where the last read ended, per table: the progress it returned. A "
+                "table without progress starts from the beginning (see snapshot)."
+            ),
+        ] = None,
+        filter: Annotated[
+            ActionFilter | None,
+            strawberry.argument(
+                description="Which tables and sample times to read (omitted: every table, every "
+                "action not from this device)."
+            ),
+        ] = None,
+        max_count: Annotated[
+            int,
+            strawberry.argument(
+                description="The most actions per message; 0: as many as the gateway sends at "
+                "once (GATEWAY_MAX_READ_BATCH)."
+            ),
+        ] = 0,
         snapshot: Snapshot = True,
     ) -> AsyncGenerator[ActionBatch, None]:
         context = info.context

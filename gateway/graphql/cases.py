@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from gateway.graphql.context import Info
@@ -14,16 +16,18 @@ from gateway.sync import cases
 
 @strawberry.type(description="A case (record) whose current version has not reached a device.")
 class PendingCase:
-    key: str
-    position: Long = strawberry.field(description="Log id of its last change.")
-    uuid: str
+    key: str = strawberry.field(
+        description="The case's key (its table's keyField value, else its recordId)."
+    )
+    position: Long = strawberry.field(description="The position of its last change (its version).")
+    uuid: str = strawberry.field(description="The record's id.")
 
 
 @strawberry.type(description="A case's current version and the exchange that carried it.")
 class CaseStatus:
-    key: str
-    position: Long
-    uuid: str
+    key: str = strawberry.field(description="The case's key.")
+    position: Long = strawberry.field(description="The position of its last change (its version).")
+    uuid: str = strawberry.field(description="The record's id.")
     sync_history: list[SyncEvent] = strawberry.field(
         description="The put or get in which the current version was exchanged with the "
         "device; empty while it is pending."
@@ -43,11 +47,26 @@ class CaseQuery:
     async def cases_pending_sync(
         self,
         info: Info,
-        project: str,
-        device_name: str,
-        user: str | None = None,
-        first: int = 50,
-        after: str | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        device_name: Annotated[
+            str,
+            strawberry.argument(
+                description="The device: its deviceId, or any name it has had (see reportDevice)."
+            ),
+        ],
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
+        ] = None,
+        first: Annotated[
+            int, strawberry.argument(description="How many items at most, 1 to 500.")
+        ] = 50,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Continue after this cursor (an edge's cursor or pageInfo.endCursor "
+                "of the previous page)."
+            ),
+        ] = None,
     ) -> Connection[PendingCase]:
         found, more = await cases.cases_pending_sync(
             info.context.db,
@@ -64,7 +83,24 @@ class CaseQuery:
         description=f"A case's status towards the device known as deviceName. {NAMED_HELP}"
     )
     async def case_status(
-        self, info: Info, project: str, key: str, device_name: str, user: str | None = None
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        key: Annotated[
+            str,
+            strawberry.argument(
+                description="The case's key (its table's keyField value, else its recordId)."
+            ),
+        ],
+        device_name: Annotated[
+            str,
+            strawberry.argument(
+                description="The device: its deviceId, or any name it has had (see reportDevice)."
+            ),
+        ],
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
+        ] = None,
     ) -> CaseStatus:
         status = await cases.case_status(
             info.context.db, info.context.principal, project, key, device_name, user

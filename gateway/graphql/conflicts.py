@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
 from gateway.graphql.actions import ActionType
 from gateway.graphql.context import Info
+from gateway.graphql.enums import described_enum
 from gateway.graphql.pagination import Connection
 from gateway.graphql.projects import ConflictPolicy
 from gateway.graphql.scalars import Long
@@ -17,29 +19,55 @@ from gateway.sync.conflicts import ConflictKind as DomainConflictKind
 from gateway.sync.conflicts import ConflictStatus as DomainConflictStatus
 from gateway.sync.conflicts import Version
 
-ConflictKind = strawberry.enum(
+ConflictKind = described_enum(
     DomainConflictKind,
     name="ConflictType",
-    description="CONCURRENT_UPDATE: an UPDATE or DELETE of a record another writer changed "
-    "unseen. UPDATE_AFTER_DELETE: an UPDATE of a record another writer deleted.",
+    description="What kind of conflict two devices ran into.",
+    values={
+        "CONCURRENT_UPDATE": "An UPDATE or DELETE of a record that another device changed in "
+        "the meantime, unseen.",
+        "UPDATE_AFTER_DELETE": "An UPDATE of a record that another device deleted in the "
+        "meantime, unseen.",
+    },
 )
-ConflictStatus = strawberry.enum(DomainConflictStatus, name="ConflictStatus")
-Resolution = strawberry.enum(
+ConflictStatus = described_enum(
+    DomainConflictStatus,
+    name="ConflictStatus",
+    description="Whether a conflict still needs review.",
+    values={
+        "OPEN": "Detected and not yet reviewed.",
+        "RESOLVED": "Reviewed with resolveConflict.",
+    },
+)
+Resolution = described_enum(
     domain.Resolution,
     name="ConflictResolution",
-    description="KEEP_WINNER closes the conflict; APPLY_LOSER writes the losing change again, "
-    "as a new action that every device receives.",
+    description="How a reviewer resolves a conflict.",
+    values={
+        "KEEP_WINNER": "Keep the record as it is and close the conflict.",
+        "APPLY_LOSER": "Write the losing change again, as a new action that every device "
+        "receives, and close the conflict.",
+    },
 )
 
 
 @strawberry.type(description="One side of a conflict: the change as its action carried it.")
 class ConflictVersion:
-    device_id: str | None
-    action: ActionType
-    time: Long
-    order: int
-    position: Long | None = strawberry.field(description="The action's place in the log.")
-    data: JSON | None
+    device_id: str | None = strawberry.field(
+        description="The device that wrote the change; null when it was written without one."
+    )
+    action: ActionType = strawberry.field(description="What the change did.")
+    time: Long = strawberry.field(description="When the device made the change, UNIX time in ms.")
+    order: int = strawberry.field(
+        description="Orders changes of the same time, as the writer gave it."
+    )
+    position: Long | None = strawberry.field(
+        description="The change's position (see DatabaseAction.position); null when it was "
+        "never stored."
+    )
+    data: JSON | None = strawberry.field(
+        description="The record's fields the change carried; null for a DELETE."
+    )
 
     @classmethod
     def from_domain(cls, v: Version) -> ConflictVersion:
@@ -55,24 +83,35 @@ class ConflictVersion:
 
 @strawberry.type(description="Two writers changed one record without seeing each other's change.")
 class Conflict:
-    id: int
-    project: str
-    table: str
-    user: str
-    record_id: str
-    key: str
-    type: ConflictKind
-    policy: ConflictPolicy
-    status: ConflictStatus
+    id: int = strawberry.field(description="The conflict's id (what resolveConflict takes).")
+    project: str = strawberry.field(description="The project's code.")
+    table: str = strawberry.field(description="The record's table.")
+    user: str = strawberry.field(description="Whose data the record is.")
+    record_id: str = strawberry.field(description="The record's id.")
+    key: str = strawberry.field(
+        description="The record's key (its keyField's value, else its recordId)."
+    )
+    type: ConflictKind = strawberry.field(description="What kind of conflict it is.")
+    policy: ConflictPolicy = strawberry.field(
+        description="The table's conflict policy when the conflict was detected."
+    )
+    status: ConflictStatus = strawberry.field(description="Whether it still needs review.")
     winner: ConflictVersion = strawberry.field(description="The change the record kept.")
     loser: ConflictVersion = strawberry.field(
-        description="The change that lost; under LAST_WRITER_WINS it is superseded in the log."
+        description="The change that lost; under LAST_WRITER_WINS it was applied first and "
+        "then overwritten."
     )
     devices: list[str] = strawberry.field(description="The writers' deviceIds, winner first.")
-    detected_at: datetime
-    resolution: Resolution | None
-    resolved_by: str | None
-    resolved_at: datetime | None
+    detected_at: datetime = strawberry.field(description="When the gateway detected it.")
+    resolution: Resolution | None = strawberry.field(
+        description="How it was resolved; null while it is open."
+    )
+    resolved_by: str | None = strawberry.field(
+        description="Who resolved it; null while it is open."
+    )
+    resolved_at: datetime | None = strawberry.field(
+        description="When it was resolved; null while it is open."
+    )
 
     @classmethod
     def from_domain(cls, c: domain.ConflictInfo) -> Conflict:
@@ -102,11 +141,28 @@ class ConflictQuery:
     async def conflicts(
         self,
         info: Info,
-        project: str,
-        status: ConflictStatus | None = None,
-        user: str | None = None,
-        first: int = 50,
-        after: str | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        status: Annotated[
+            ConflictStatus | None,
+            strawberry.argument(description="Only conflicts in this status (omitted: all)."),
+        ] = None,
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only conflicts in this user's data (omitted: of everyone whose "
+                "data you may see)."
+            ),
+        ] = None,
+        first: Annotated[
+            int, strawberry.argument(description="How many items at most, 1 to 500.")
+        ] = 50,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Continue after this cursor (an edge's cursor or pageInfo.endCursor "
+                "of the previous page)."
+            ),
+        ] = None,
     ) -> Connection[Conflict]:
         page = await domain.list_conflicts(
             info.context.db,
@@ -126,7 +182,12 @@ class ConflictQuery:
 @strawberry.type
 class ConflictMutation:
     @strawberry.mutation(description="Close an open conflict (CONFLICT when already resolved).")
-    async def resolve_conflict(self, info: Info, id: int, resolution: Resolution) -> Conflict:
+    async def resolve_conflict(
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The conflict's id.")],
+        resolution: Annotated[Resolution, strawberry.argument(description="How to resolve it.")],
+    ) -> Conflict:
         resolved = await domain.resolve_conflict(
             info.context.db, info.context.principal, id, resolution, events=info.context.services
         )

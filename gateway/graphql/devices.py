@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from gateway.graphql.actions import ProgressInput
 from gateway.graphql.context import Info
+from gateway.graphql.enums import described_enum
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.live.status import device_status_changes
 from gateway.sync import devices as domain
 from gateway.sync.pending import acknowledge_progress
 
-DeviceStatus = strawberry.enum(
-    domain.DeviceStatus, name="DeviceStatus", description="A device's sync health."
+DeviceStatus = described_enum(
+    domain.DeviceStatus,
+    name="DeviceStatus",
+    description="A device's sync health. How long is too long is the gateway's setting "
+    "(GATEWAY_DEVICE_STALE_SECONDS, GATEWAY_DEVICE_OFFLINE_SECONDS).",
+    values={
+        "UP_TO_DATE": "Nothing waits in either direction.",
+        "PENDING": "Changes wait to be sent or received, and it synced recently.",
+        "STALE": "Changes wait, and it has not synced for a while (1 hour by default).",
+        "OFFLINE": "Not heard from for a long time (1 day by default).",
+    },
 )
 
 
@@ -22,12 +34,18 @@ DeviceStatus = strawberry.enum(
     description="A sync client of one user's data: every name it had, its type, version, owner. "
     "The same deviceId under another user is another device."
 )
-class Device:
-    project: str
-    device_id: str
-    device_names: list[str]
-    device_type: str | None
-    version: str | None
+class Device(Node):
+    project: str = strawberry.field(description="The project's code.")
+    device_id: str = strawberry.field(
+        description="The id the device gave itself (unique among its user's devices)."
+    )
+    device_names: list[str] = strawberry.field(
+        description="Every name it reported, oldest first; its deviceId when it never reported one."
+    )
+    device_type: str | None = strawberry.field(
+        description='Its type as it last reported it, e.g. "android".'
+    )
+    version: str | None = strawberry.field(description="Its app version as it last reported it.")
     owner: str = strawberry.field(description="The user whose data it syncs.")
     pending_up: int | None = strawberry.field(
         description="Changes the device last reported as waiting to be sent."
@@ -35,10 +53,15 @@ class Device:
     pending_down: int = strawberry.field(
         description="Records whose current version has not reached the device."
     )
-    status: DeviceStatus
-    first_seen: datetime
-    last_seen: datetime
+    status: DeviceStatus = strawberry.field(description="Its sync health now.")
+    first_seen: datetime = strawberry.field(description="When the gateway first heard from it.")
+    last_seen: datetime = strawberry.field(
+        description="When the gateway last heard from it (a read, a write or a heartbeat)."
+    )
     last_sync: datetime | None = strawberry.field(description="Its latest put or get.")
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.owner, self.device_id)
 
     @classmethod
     def from_domain(cls, d: domain.DeviceInfo) -> Device:
@@ -65,7 +88,7 @@ NAMED_HELP = (
 )
 
 
-def _rules(info: Info) -> domain.HealthRules:
+def health_rules(info: Info) -> domain.HealthRules:
     settings = info.context.services.settings
     return domain.HealthRules(settings.device_stale_seconds, settings.device_offline_seconds)
 
@@ -74,10 +97,20 @@ def _rules(info: Info) -> domain.HealthRules:
 class DeviceQuery:
     @strawberry.field(description="The devices of a project you may see, by deviceId.")
     async def devices(
-        self, info: Info, project: str, status: DeviceStatus | None = None
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        status: Annotated[
+            DeviceStatus | None,
+            strawberry.argument(description="Only devices in this health (omitted: all)."),
+        ] = None,
     ) -> list[Device]:
         found = await domain.list_devices(
-            info.context.db, info.context.principal, project, rules=_rules(info), status=status
+            info.context.db,
+            info.context.principal,
+            project,
+            rules=health_rules(info),
+            status=status,
         )
         return [Device.from_domain(d) for d in found]
 
@@ -85,7 +118,17 @@ class DeviceQuery:
         description=f"One device of a user; null when that user has none of this id. {USER_HELP}"
     )
     async def device(
-        self, info: Info, project: str, device_id: str, user: str | None = None
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose device: a user id (omitted: yours). A device is known within "
+                "its user's devices only."
+            ),
+        ] = None,
     ) -> Device | None:
         found = await domain.get_device(
             info.context.db,
@@ -93,7 +136,7 @@ class DeviceQuery:
             project,
             device_id,
             user=user,
-            rules=_rules(info),
+            rules=health_rules(info),
         )
         return Device.from_domain(found) if found else None
 
@@ -107,13 +150,30 @@ class DeviceMutation:
     async def report_device(
         self,
         info: Info,
-        project: str,
-        device_id: str,
-        name: str | None = None,
-        type: str | None = None,
-        version: str | None = None,
-        pending_up: int | None = None,
-        user: str | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        name: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A name of the device, e.g. its URL or what its user calls it; "
+                "every name reported is kept."
+            ),
+        ] = None,
+        type: Annotated[
+            str | None, strawberry.argument(description='Its type, e.g. "android", "ios", "web".')
+        ] = None,
+        version: Annotated[str | None, strawberry.argument(description="Its app version.")] = None,
+        pending_up: Annotated[
+            int | None,
+            strawberry.argument(description="How many local changes wait to be sent (0 or more)."),
+        ] = None,
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose device: a user id (omitted: yours). A device is known within "
+                "its user's devices only."
+            ),
+        ] = None,
     ) -> Device:
         device = await domain.report_device(
             info.context.db,
@@ -125,7 +185,7 @@ class DeviceMutation:
             device_type=type,
             version=version,
             pending_up=pending_up,
-            rules=_rules(info),
+            rules=health_rules(info),
             events=info.context.services,
         )
         return Device.from_domain(device)
@@ -137,10 +197,21 @@ class DeviceMutation:
     async def acknowledge_progress(
         self,
         info: Info,
-        project: str,
-        device_id: str,
-        progress: list[ProgressInput],
-        user: str | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        progress: Annotated[
+            list[ProgressInput],
+            strawberry.argument(
+                description="Per table, the progress of the last read the device has applied."
+            ),
+        ],
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose device: a user id (omitted: yours). A device is known within "
+                "its user's devices only."
+            ),
+        ] = None,
     ) -> bool:
         await acknowledge_progress(
             info.context.db,
@@ -161,7 +232,11 @@ class DeviceSubscription:
         "device whose status changes (computed once per change for all watchers). Ends with "
         "FORBIDDEN when your access to a device shown is withdrawn."
     )
-    async def device_status_changed(self, info: Info, project: str) -> AsyncGenerator[Device, None]:
+    async def device_status_changed(
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+    ) -> AsyncGenerator[Device, None]:
         context = info.context
         with context.subscription_slot():
             async for device in device_status_changes(

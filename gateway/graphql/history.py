@@ -4,34 +4,52 @@ with another service."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from gateway.graphql.context import Info
 from gateway.graphql.devices import NAMED_HELP
+from gateway.graphql.enums import described_enum
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.graphql.pagination import Connection
 from gateway.sync import cases, history
 from gateway.sync.exchange import Direction
 
-SyncDirection = strawberry.enum(
-    Direction, name="SyncDirection", description="PUT: device to gateway; GET: back."
+SyncDirection = described_enum(
+    Direction,
+    name="SyncDirection",
+    description="Which way a device's exchange went.",
+    values={
+        "PUT": "The device sent changes (a write).",
+        "GET": "The device received changes (a read).",
+    },
 )
 
 
-@strawberry.type(description="One put or get between a device and a service (CSPro).")
-class SyncEvent:
-    time: datetime
-    device_id: str
-    device_name: str
+@strawberry.type(
+    description="One exchange of a device with the gateway or another service: a put or a get."
+)
+class SyncEvent(Node):
+    time: datetime = strawberry.field(description="When the exchange happened.")
+    device_id: str = strawberry.field(description="The device's id.")
+    device_name: str = strawberry.field(
+        description="The device's name at the time (its deviceId when it had none)."
+    )
     username: str = strawberry.field(description="Who synced.")
     user: str = strawberry.field(description="Whose data.")
     universe: str = strawberry.field(description="The exchange's filter; empty for all.")
-    direction: SyncDirection
+    direction: SyncDirection = strawberry.field(description="Which way it went.")
     partial: bool = strawberry.field(description="The device was not brought fully up to date.")
+    event_id: strawberry.Private[int]
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.event_id,)
 
     @classmethod
     def from_domain(cls, e: history.SyncEventInfo) -> SyncEvent:
         return cls(
+            event_id=e.id,
             time=e.time,
             device_id=e.device_id,
             device_name=e.device_name,
@@ -43,10 +61,14 @@ class SyncEvent:
         )
 
 
-@strawberry.type(description="CSPro's summary: the latest put and get.")
+@strawberry.type(description="The latest put and get.")
 class SyncSummary:
-    last_put: SyncEvent | None
-    last_get: SyncEvent | None
+    last_put: SyncEvent | None = strawberry.field(
+        description="The latest put (changes sent); null when there was none."
+    )
+    last_get: SyncEvent | None = strawberry.field(
+        description="The latest get (changes received); null when there was none."
+    )
     cases_pending_sync: int | None = strawberry.field(
         description="With a deviceName: records whose current version has not reached it."
     )
@@ -55,10 +77,12 @@ class SyncSummary:
 @strawberry.type(name="SyncService", description="A device that synced, with every name it had.")
 class SyncServiceInfo:
     user: str = strawberry.field(description="Whose data the device syncs.")
-    device_id: str
-    device_names: list[str]
-    first_sync_time: datetime
-    last_sync_time: datetime
+    device_id: str = strawberry.field(description="The device's id.")
+    device_names: list[str] = strawberry.field(
+        description="Every name it has had; its deviceId when it never reported one."
+    )
+    first_sync_time: datetime = strawberry.field(description="Its first put or get.")
+    last_sync_time: datetime = strawberry.field(description="Its latest put or get.")
 
 
 @strawberry.type
@@ -68,7 +92,19 @@ class HistoryQuery:
         f"user's devices when user is given, else of every device you may see. {NAMED_HELP}"
     )
     async def sync_summary(
-        self, info: Info, project: str, device_name: str | None = None, user: str | None = None
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        device_name: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The device: its deviceId, or any name it has had (see "
+                "reportDevice). Omitted: of every device (see user)."
+            ),
+        ] = None,
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
+        ] = None,
     ) -> SyncSummary:
         db, principal = info.context.db, info.context.principal
         put = await history.last_event(db, principal, project, Direction.PUT, device_name, user)
@@ -91,12 +127,35 @@ class HistoryQuery:
     async def sync_history(
         self,
         info: Info,
-        project: str,
-        device_name: str | None = None,
-        user: str | None = None,
-        direction: SyncDirection | None = None,
-        first: int = 50,
-        after: str | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        device_name: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The device: its deviceId, or any name it has had (see "
+                "reportDevice). Omitted: of every device (see user)."
+            ),
+        ] = None,
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose devices: a user id (omitted: yours when deviceName is given, "
+                "else everyone's you may see)."
+            ),
+        ] = None,
+        direction: Annotated[
+            SyncDirection | None,
+            strawberry.argument(description="Only puts or only gets (omitted: both)."),
+        ] = None,
+        first: Annotated[
+            int, strawberry.argument(description="How many items at most, 1 to 500.")
+        ] = 50,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Continue after this cursor (an edge's cursor or pageInfo.endCursor "
+                "of the previous page)."
+            ),
+        ] = None,
     ) -> Connection[SyncEvent]:
         page = await history.sync_history(
             info.context.db,
@@ -116,7 +175,11 @@ class HistoryQuery:
     @strawberry.field(
         description="Each device you may see that synced: its names, first and last sync."
     )
-    async def sync_services(self, info: Info, project: str) -> list[SyncServiceInfo]:
+    async def sync_services(
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+    ) -> list[SyncServiceInfo]:
         services = await history.sync_services(info.context.db, info.context.principal, project)
         return [
             SyncServiceInfo(
@@ -132,17 +195,33 @@ class HistoryQuery:
 
 @strawberry.type
 class HistoryMutation:
-    @strawberry.mutation(description="Record a sync with another service (CSPro's Dropbox).")
+    @strawberry.mutation(
+        description="Record a sync of a device with another service (e.g. a file share) in "
+        "its sync history."
+    )
     async def record_sync_event(
         self,
         info: Info,
-        project: str,
-        device_id: str,
-        direction: SyncDirection,
-        device_name: str | None = None,
-        universe: str = "",
-        partial: bool = False,
-        user: str | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        direction: Annotated[SyncDirection, strawberry.argument(description="Which way it went.")],
+        device_name: Annotated[
+            str | None,
+            strawberry.argument(description="The device's name (kept with its other names)."),
+        ] = None,
+        universe: Annotated[
+            str,
+            strawberry.argument(
+                description="What the exchange covered, e.g. a filter of the service's; empty: "
+                "everything."
+            ),
+        ] = "",
+        partial: Annotated[
+            bool, strawberry.argument(description="The device was not brought fully up to date.")
+        ] = False,
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
+        ] = None,
     ) -> SyncEvent:
         event = await history.record_sync_event(
             info.context.db,

@@ -8,44 +8,73 @@ from typing import Annotated
 import strawberry
 
 from gateway.graphql.context import Info
+from gateway.graphql.enums import described_enum
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.sync import projects as domain
 from gateway.sync.tables import ConflictPolicy as DomainConflictPolicy
 from gateway.sync.tables import FieldSpec, build_table_spec
 from gateway.sync.tables import FieldType as DomainFieldType
 
-FieldType = strawberry.enum(DomainFieldType, description="The type of a declared field.")
-ConflictPolicy = strawberry.enum(
+FieldType = described_enum(
+    DomainFieldType,
+    description="The type of a declared field: what its values in jsonData must be.",
+    values={
+        "STRING": "A JSON string.",
+        "INT": "A JSON number without a fraction (64-bit), e.g. utcTime in UNIX ms.",
+        "FLOAT": "A JSON number.",
+        "BOOLEAN": "true or false.",
+        "DATETIME": 'A date and time as an ISO 8601 string, e.g. "2024-05-01T08:30:00" '
+        "(localTime has no UTC offset).",
+        "JSON": "Any JSON value.",
+    },
+)
+ConflictPolicy = described_enum(
     DomainConflictPolicy,
     name="ConflictPolicy",
-    description="LAST_WRITER_WINS: concurrent edits are applied in (time, order) order and the "
-    "conflict is recorded for review. REJECT: the batch is refused with CONFLICT and the "
-    "current record, so the device can rebase.",
+    description="What happens when two devices change one record without seeing each "
+    "other's change.",
+    values={
+        "LAST_WRITER_WINS": "Both changes are applied in (time, order) order, so the later one "
+        "wins, and the conflict is recorded for review (see conflicts).",
+        "REJECT": "The batch with the later change is refused with CONFLICT and the record as "
+        "it is, so the device can merge and write again.",
+    },
 )
 
 
 @strawberry.type(description="A declared field of a table.")
 class FieldDefinition:
-    name: str
-    type: FieldType
-    required: bool
+    name: str = strawberry.field(description="The field's name in jsonData.")
+    type: FieldType = strawberry.field(description="The type its values must have.")
+    required: bool = strawberry.field(description="Every INSERT must give it (not null).")
 
 
 @strawberry.type(description="A declared table of a project.")
-class Table:
-    name: str
+class Table(Node):
+    name: str = strawberry.field(description="The table's name, unique in its project.")
     key_field: str | None = strawberry.field(
         description="The field whose value is a record's key; without one the key is its recordId."
     )
-    fields: list[FieldDefinition]
+    fields: list[FieldDefinition] = strawberry.field(
+        description="Its declared fields, in the order declared."
+    )
     has_utc_time: bool = strawberry.field(description="The table declares `utcTime` (epoch ms).")
     has_local_time: bool = strawberry.field(description="The table declares `localTime`.")
-    conflict_policy: ConflictPolicy
-    created_at: datetime
+    conflict_policy: ConflictPolicy = strawberry.field(
+        description="What happens when two devices change one record without seeing each "
+        "other's change."
+    )
+    created_at: datetime = strawberry.field(description="When it was declared.")
+    project: strawberry.Private[str]
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.name)
 
     @classmethod
-    def from_domain(cls, table: domain.DeclaredTable) -> Table:
+    def from_domain(cls, project: str, table: domain.DeclaredTable) -> Table:
         spec = table.spec
         return cls(
+            project=project,
             name=spec.name,
             key_field=spec.key_field,
             fields=[
@@ -59,19 +88,24 @@ class Table:
 
 
 @strawberry.type(description="A data space with declared tables, used by its members.")
-class Project:
-    code: str
-    name: str
+class Project(Node):
+    code: str = strawberry.field(
+        description="Its short unique name, used by every operation that names a project."
+    )
+    name: str = strawberry.field(description="Its display name.")
     open: bool = strawberry.field(
         description="Every signed-in user may use it; otherwise only its members (and admins)."
     )
-    created_at: datetime
-    tables: list[Table]
+    created_at: datetime = strawberry.field(description="When it was created.")
+    tables: list[Table] = strawberry.field(description="Its declared tables, by name.")
     members: list[str] = strawberry.field(
         description="The users who may use it (an open project admits everyone besides). Admins "
         "see all of them; others see themselves and, professionals, the users who granted them "
         "access here."
     )
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.code,)
 
     @classmethod
     def from_domain(cls, project: domain.ProjectInfo) -> Project:
@@ -80,16 +114,18 @@ class Project:
             name=project.name,
             open=project.open,
             created_at=project.created_at,
-            tables=[Table.from_domain(t) for t in project.tables],
+            tables=[Table.from_domain(project.code, t) for t in project.tables],
             members=list(project.members),
         )
 
 
-@strawberry.input
+@strawberry.input(description="A field of a table being declared.")
 class FieldInput:
-    name: str
-    type: FieldType
-    required: bool = False
+    name: str = strawberry.field(description="The field's name in jsonData.")
+    type: FieldType = strawberry.field(description="The type its values must have.")
+    required: bool = strawberry.field(
+        default=False, description="Every INSERT must give it (not null)."
+    )
 
 
 @strawberry.type
@@ -105,7 +141,11 @@ class ProjectQuery:
         description="One project by code; null when there is none, FORBIDDEN when you are not "
         "one of its members."
     )
-    async def project(self, info: Info, code: str) -> Project | None:
+    async def project(
+        self,
+        info: Info,
+        code: Annotated[str, strawberry.argument(description="The project's code.")],
+    ) -> Project | None:
         found = await domain.find_project(info.context.db, info.context.principal, code)
         return Project.from_domain(found) if found else None
 
@@ -119,8 +159,16 @@ class ProjectMutation:
     async def create_project(
         self,
         info: Info,
-        code: str,
-        name: str,
+        code: Annotated[
+            str,
+            strawberry.argument(
+                description="Its short unique name: lower-case letters, digits, '-' and '_', at "
+                "most 64, starting with a letter or digit."
+            ),
+        ],
+        name: Annotated[
+            str, strawberry.argument(description="Its display name (at most 200 characters).")
+        ],
         open: Annotated[
             bool, strawberry.argument(description="Admit every signed-in user, not only members.")
         ] = False,
@@ -133,7 +181,12 @@ class ProjectMutation:
     @strawberry.mutation(
         description="Let a user use a project (admins only); adding a member again changes nothing."
     )
-    async def add_project_member(self, info: Info, project: str, user: str) -> Project:
+    async def add_project_member(
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        user: Annotated[str, strawberry.argument(description="The user's id.")],
+    ) -> Project:
         found = await domain.add_member(info.context.db, info.context.principal, project, user)
         return Project.from_domain(found)
 
@@ -141,7 +194,12 @@ class ProjectMutation:
         description="Withdraw a user's membership (admins only): their live subscriptions of the "
         "project end. False when they were not a member. Their data stays."
     )
-    async def remove_project_member(self, info: Info, project: str, user: str) -> bool:
+    async def remove_project_member(
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        user: Annotated[str, strawberry.argument(description="The user's id.")],
+    ) -> bool:
         return await domain.remove_member(
             info.context.db, info.context.principal, project, user, events=info.context.services
         )
@@ -153,11 +211,28 @@ class ProjectMutation:
     async def define_table(
         self,
         info: Info,
-        project: str,
-        name: str,
-        fields: list[FieldInput],
-        key_field: str | None = None,
-        conflict_policy: ConflictPolicy = ConflictPolicy.LAST_WRITER_WINS,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        name: Annotated[
+            str, strawberry.argument(description="The table's name, unique in the project.")
+        ],
+        fields: Annotated[
+            list[FieldInput],
+            strawberry.argument(description="Its fields; jsonData may hold only these."),
+        ],
+        key_field: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A field whose value is a record's key for people (a case id); "
+                "omitted: the recordId is the key."
+            ),
+        ] = None,
+        conflict_policy: Annotated[
+            ConflictPolicy,
+            strawberry.argument(
+                description="What happens when two devices change one record without seeing "
+                "each other's change."
+            ),
+        ] = ConflictPolicy.LAST_WRITER_WINS,
     ) -> Table:
         spec = build_table_spec(
             name,
@@ -166,16 +241,20 @@ class ProjectMutation:
             conflict_policy,
         )
         table = await domain.define_table(info.context.db, info.context.principal, project, spec)
-        return Table.from_domain(table)
+        return Table.from_domain(project, table)
 
     @strawberry.mutation(
         description="Change how a table treats concurrent edits (admins only); applies to "
         "batches written from now on."
     )
     async def set_conflict_policy(
-        self, info: Info, project: str, table: str, policy: ConflictPolicy
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        table: Annotated[str, strawberry.argument(description="The table's name.")],
+        policy: Annotated[ConflictPolicy, strawberry.argument(description="The new policy.")],
     ) -> Table:
         changed = await domain.set_conflict_policy(
             info.context.db, info.context.principal, project, table, policy
         )
-        return Table.from_domain(changed)
+        return Table.from_domain(project, changed)

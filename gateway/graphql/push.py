@@ -3,23 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from gateway.graphql.context import Info
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.push import registrations as domain
 
 
 @strawberry.type(description="A device token woken when matching tables of its user change.")
-class PushRegistration:
-    project: str
-    user: str
-    device_id: str
-    fcm_token: str
-    include_tables: list[str] | None
-    exclude_tables: list[str] | None
-    created_at: datetime
-    updated_at: datetime
+class PushRegistration(Node):
+    project: str = strawberry.field(description="The project's code.")
+    user: str = strawberry.field(description="Whose data changes wake the device.")
+    device_id: str = strawberry.field(description="The device's id.")
+    fcm_token: str = strawberry.field(description="The device's Firebase Cloud Messaging token.")
+    include_tables: list[str] | None = strawberry.field(
+        description="Only changes of these tables wake it (null: every table)."
+    )
+    exclude_tables: list[str] | None = strawberry.field(
+        description="Changes of these tables never wake it."
+    )
+    created_at: datetime = strawberry.field(description="When the device first registered.")
+    updated_at: datetime = strawberry.field(description="When it last registered.")
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.user, self.device_id)
 
     @classmethod
     def from_domain(cls, r: domain.Registration) -> PushRegistration:
@@ -39,18 +48,33 @@ class PushRegistration:
 class PushMutation:
     @strawberry.mutation(
         description="Wake this device with a high-priority data message {project, user, table} "
-        "when actions of the user commit in matching tables. Replaces any registration of the "
+        "when actions of the user are stored in matching tables. Replaces any registration of the "
         "same project, user and device."
     )
     async def register_push(
         self,
         info: Info,
-        project: str,
-        fcm_token: str,
-        device_id: str,
-        user: str | None = None,
-        include_tables: list[str] | None = None,
-        exclude_tables: list[str] | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        fcm_token: Annotated[
+            str, strawberry.argument(description="The device's Firebase Cloud Messaging token.")
+        ],
+        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose data changes wake it: a user id (omitted: yours)."
+            ),
+        ] = None,
+        include_tables: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only changes of these tables wake it (omitted or empty: every table)."
+            ),
+        ] = None,
+        exclude_tables: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Changes of these tables never wake it."),
+        ] = None,
     ) -> PushRegistration:
         registration = await domain.register_push(
             info.context.db,
@@ -66,7 +90,13 @@ class PushMutation:
 
     @strawberry.mutation(description="Remove a device's registration; false when there was none.")
     async def unregister_push(
-        self, info: Info, project: str, device_id: str, user: str | None = None
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
+        ] = None,
     ) -> bool:
         return await domain.unregister_push(
             info.context.db, info.context.principal, project, device_id=device_id, user=user

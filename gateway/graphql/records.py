@@ -4,36 +4,48 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
 
 from gateway.graphql.context import Info
+from gateway.graphql.globalids import KeyPart, Node
 from gateway.graphql.pagination import Connection
 from gateway.graphql.scalars import Long
 from gateway.sync import records as domain
 
 
 @strawberry.type(description="The current state of one record, built from its actions.")
-class Record:
-    table: str
-    user: str
-    record_id: str
+class Record(Node):
+    table: str = strawberry.field(description="Its table.")
+    user: str = strawberry.field(description="Whose data it is.")
+    record_id: str = strawberry.field(description="Its id, 32 lower-case hex digits.")
     key: str = strawberry.field(description="The keyField's value, else the recordId.")
-    data: JSON | None
-    deleted: bool
-    position: Long = strawberry.field(description="Log id of the action that last changed it.")
+    data: JSON | None = strawberry.field(description="Its fields now; null once deleted.")
+    deleted: bool = strawberry.field(
+        description="It was deleted (listed only with includeDeleted)."
+    )
+    position: Long = strawberry.field(
+        description="The position of its last change: its version (give it as baseVersion "
+        "when changing it)."
+    )
     device_id: str | None = strawberry.field(description="The device that last changed it.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When the gateway stored its INSERT.")
+    updated_at: datetime = strawberry.field(description="When the gateway stored its last change.")
+    project: strawberry.Private[str]
+
+    def node_key(self) -> tuple[KeyPart, ...]:
+        return (self.project, self.table, self.user, self.record_id)
 
     @strawberry.field(description="data as a JSON string, like an action's jsonData.")
     def json_data(self) -> str | None:
         return None if self.data is None else json.dumps(self.data, separators=(",", ":"))
 
     @classmethod
-    def from_domain(cls, r: domain.RecordView) -> Record:
+    def from_domain(cls, project: str, r: domain.RecordView) -> Record:
         return cls(
+            project=project,
             table=r.table,
             user=r.user,
             record_id=r.record_id,
@@ -53,12 +65,24 @@ class RecordQuery:
     async def records(
         self,
         info: Info,
-        project: str,
-        table: str,
-        user: str | None = None,
-        first: int = 50,
-        after: str | None = None,
-        include_deleted: bool = False,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        table: Annotated[str, strawberry.argument(description="The table's name.")],
+        user: Annotated[
+            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
+        ] = None,
+        first: Annotated[
+            int, strawberry.argument(description="How many items at most, 1 to 500.")
+        ] = 50,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Continue after this cursor (an edge's cursor or pageInfo.endCursor "
+                "of the previous page)."
+            ),
+        ] = None,
+        include_deleted: Annotated[
+            bool, strawberry.argument(description="Also list deleted records.")
+        ] = False,
     ) -> Connection[Record]:
         page = await domain.list_records(
             info.context.db,
@@ -71,6 +95,6 @@ class RecordQuery:
             include_deleted=include_deleted,
         )
         return Connection.of(
-            ((r.cursor, Record.from_domain(r)) for r in page.records),
+            ((r.cursor, Record.from_domain(project, r)) for r in page.records),
             has_next_page=page.has_next_page,
         )

@@ -4,42 +4,63 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from gateway.graphql.context import Info
+from gateway.graphql.enums import described_enum
 from gateway.graphql.scalars import Long
 from gateway.live.runs import sync_run_changes
 from gateway.sync import runs as domain
 from gateway.sync.runs.paging import DEFAULT_PER_PAGE, Pagination, SortOrder
 
-SortOrderEnum = strawberry.enum(SortOrder, name="SortOrder", description="By creation time.")
-SyncRunStatus = strawberry.enum(
+SortOrderEnum = described_enum(
+    SortOrder,
+    name="SortOrder",
+    description="The order of runs by creation time.",
+    values={"ASC": "Oldest first.", "DESC": "Newest first."},
+)
+SyncRunStatus = described_enum(
     domain.SyncRunStatus,
     name="SyncRunStatus",
-    description="QUEUED: scheduled for later. WORKING: executing. COMPLETED: finished "
-    "successfully. FAILED: failed, timed out or canceled. SKIPPED: an earlier run of the sync "
-    "was still working.",
+    description="Where a sync run is in its life.",
+    values={
+        "QUEUED": "Scheduled for later; it starts when that time comes.",
+        "WORKING": "Running now.",
+        "COMPLETED": "Finished successfully.",
+        "FAILED": "Failed, timed out or was canceled.",
+        "SKIPPED": "Not run, because an earlier run of the sync was still working.",
+    },
 )
-ExchangeDirection = strawberry.enum(
+ExchangeDirection = described_enum(
     domain.ExchangeDirection,
     name="ExchangeDirection",
-    description="What a sync carries: PUT into the project, GET out of it, or BOTH.",
+    description="What a sync carries.",
+    values={
+        "PUT": "Data into the project, from the device or job.",
+        "GET": "Data out of the project, to the device or job.",
+        "BOTH": "Both ways.",
+    },
 )
 
 
 @strawberry.type(description="A named exchange between a project and a device or external job.")
 class Sync:
-    id: int
-    project: str
-    name: str
+    id: int = strawberry.field(description="The sync's id (what startSyncRun and syncRuns take).")
+    project: str = strawberry.field(description="The project's code.")
+    name: str = strawberry.field(description="Its name, e.g. the job's or the device's.")
     device_id: str | None = strawberry.field(description="Null for an external job.")
-    direction: ExchangeDirection
-    include_tables: list[str] | None
-    exclude_tables: list[str] | None
+    direction: ExchangeDirection = strawberry.field(description="What it carries.")
+    include_tables: list[str] | None = strawberry.field(
+        description="Only these tables (null: every table)."
+    )
+    exclude_tables: list[str] | None = strawberry.field(
+        description="Never these tables (null: none)."
+    )
     owner: str = strawberry.field(description="The user whose data it syncs.")
-    created_by: str
-    created_at: datetime
+    created_by: str = strawberry.field(description="Who created it.")
+    created_at: datetime = strawberry.field(description="When it was created.")
 
     @classmethod
     def from_domain(cls, s: domain.SyncInfo) -> Sync:
@@ -65,11 +86,13 @@ class SyncTriggerReason:
 
 @strawberry.input(description="What triggered a run.")
 class SyncTriggerReasonInput:
-    ui_tag: str
-    ui_detail: str | None = None
+    ui_tag: str = strawberry.field(description='Short, e.g. "Manual", "API", "Schedule".')
+    ui_detail: str | None = strawberry.field(
+        default=None, description="Longer, e.g. who triggered it."
+    )
 
 
-@strawberry.input(description="Census's counters of a run; each one given is set (not added).")
+@strawberry.input(description="A run's counters; each one given is set (not added).")
 class SyncRunCounters:
     source_record_count: Long | None = strawberry.field(
         default=None, description="Records in the source at the time of the run."
@@ -87,7 +110,7 @@ class SyncRunCounters:
         default=None, description="Source records skipped because of data quality issues."
     )
     records_invalid: Long | None = strawberry.field(
-        default=None, description="The same as sourceRecordInvalids (Census keeps both)."
+        default=None, description="The same as sourceRecordInvalids (both names are kept)."
     )
     records_processed: Long | None = strawberry.field(
         default=None, description="Records sent to the destination."
@@ -102,32 +125,54 @@ class SyncRunCounters:
         )
 
 
-@strawberry.type(description="One execution of a sync, with Census's counters.")
+@strawberry.type(description="One execution of a sync, with its counters.")
 class SyncRun:
-    id: int
-    sync_id: int
-    created_at: datetime
-    updated_at: datetime
+    id: int = strawberry.field(description="The run's id.")
+    sync_id: int = strawberry.field(description="The id of the sync it is a run of.")
+    created_at: datetime = strawberry.field(description="When it was started (or scheduled).")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
     completed_at: datetime | None = strawberry.field(
         description="When it finished (COMPLETED, FAILED or SKIPPED)."
     )
-    error_code: str | None
-    error_message: str | None
-    error_detail: str | None
-    status: SyncRunStatus
-    source_record_count: Long
-    records_failed: Long
-    source_record_updates: Long
-    source_record_deletes: Long
-    source_record_invalids: Long
-    records_invalid: Long
-    records_processed: Long
-    records_updated: Long
-    scheduled_execution_time: datetime | None
-    full_sync: bool
-    sync_trigger_reason: SyncTriggerReason
-    canceled: bool
-    current_step: str | None
+    error_code: str | None = strawberry.field(
+        description="Why it failed, as a code (failSyncRun's errorCode); null unless FAILED."
+    )
+    error_message: str | None = strawberry.field(
+        description="Why it failed, for people; null unless given."
+    )
+    error_detail: str | None = strawberry.field(
+        description="More about the failure, e.g. a log excerpt; null unless given."
+    )
+    status: SyncRunStatus = strawberry.field(description="Where it is in its life.")
+    source_record_count: Long = strawberry.field(
+        description="Records in the source at the time of the run."
+    )
+    records_failed: Long = strawberry.field(description="Records rejected by the destination.")
+    source_record_updates: Long = strawberry.field(
+        description="New or updated records found in the source."
+    )
+    source_record_deletes: Long = strawberry.field(description="Records deleted in the source.")
+    source_record_invalids: Long = strawberry.field(
+        description="Source records skipped because of data quality issues."
+    )
+    records_invalid: Long = strawberry.field(
+        description="The same as sourceRecordInvalids (both names are kept)."
+    )
+    records_processed: Long = strawberry.field(description="Records sent to the destination.")
+    records_updated: Long = strawberry.field(
+        description="Records successfully sent to the destination."
+    )
+    scheduled_execution_time: datetime | None = strawberry.field(
+        description="When a QUEUED run is to start; null when it started at once."
+    )
+    full_sync: bool = strawberry.field(
+        description="Whether it syncs everything, not only what changed since the last run."
+    )
+    sync_trigger_reason: SyncTriggerReason = strawberry.field(description="What triggered it.")
+    canceled: bool = strawberry.field(description="Whether it was canceled (it is then FAILED).")
+    current_step: str | None = strawberry.field(
+        description="What it is doing now, as the job last reported it."
+    )
 
     @classmethod
     def from_domain(cls, r: domain.RunInfo) -> SyncRun:
@@ -152,12 +197,12 @@ class SyncRun:
         )
 
 
-@strawberry.type(name="Pagination", description="Census's page navigation.")
+@strawberry.type(name="Pagination", description="Where a page is among all pages.")
 class PaginationInfo:
-    total_records: int
-    per_page: int
+    total_records: int = strawberry.field(description="Runs on all pages together.")
+    per_page: int = strawberry.field(description="Runs per page.")
     prev_page: int | None = strawberry.field(description="Null on the first page.")
-    page: int
+    page: int = strawberry.field(description="This page's number, from 1.")
     next_page: int | None = strawberry.field(description="Null from the last page on.")
     last_page: int = strawberry.field(description="The last page with records (1 if none).")
 
@@ -173,10 +218,10 @@ class PaginationInfo:
         )
 
 
-@strawberry.type
+@strawberry.type(description="One page of sync runs.")
 class SyncRunPage:
-    pagination: PaginationInfo
-    data: list[SyncRun]
+    pagination: PaginationInfo = strawberry.field(description="Where this page is among all pages.")
+    data: list[SyncRun] = strawberry.field(description="The runs of this page.")
 
     @classmethod
     def from_domain(cls, page: domain.RunPage) -> SyncRunPage:
@@ -192,27 +237,48 @@ PAGE_HELP = "page starts at 1 (0 means 1); perPage is 1 to 100."
 @strawberry.type
 class SyncRunQuery:
     @strawberry.field(description="The syncs of a project whose data you may see.")
-    async def syncs(self, info: Info, project: str) -> list[Sync]:
+    async def syncs(
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+    ) -> list[Sync]:
         found = await domain.list_syncs(info.context.db, info.context.principal, project)
         return [Sync.from_domain(s) for s in found]
 
     @strawberry.field(description="One sync; NOT_FOUND when it does not exist or is not yours.")
-    async def sync(self, info: Info, id: int) -> Sync:
+    async def sync(
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The sync's id.")],
+    ) -> Sync:
         return Sync.from_domain(await domain.get_sync(info.context.db, info.context.principal, id))
 
     @strawberry.field(description="One run; NOT_FOUND when it does not exist or is not yours.")
-    async def sync_run(self, info: Info, id: int) -> SyncRun:
+    async def sync_run(
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The run's id.")],
+    ) -> SyncRun:
         run = await domain.get_run(info.context.db, info.context.principal, id)
         return SyncRun.from_domain(run)
 
-    @strawberry.field(description=f"A sync's runs by creation time (Census). {PAGE_HELP}")
+    @strawberry.field(description=f"A sync's runs by creation time. {PAGE_HELP}")
     async def sync_runs(
         self,
         info: Info,
-        sync_id: int,
-        page: int = 1,
-        per_page: int = DEFAULT_PER_PAGE,
-        order: SortOrderEnum = SortOrder.DESC,
+        sync_id: Annotated[int, strawberry.argument(description="The sync's id.")],
+        page: Annotated[
+            int, strawberry.argument(description="The page to return, from 1 (0 is taken as 1).")
+        ] = 1,
+        per_page: Annotated[
+            int, strawberry.argument(description="Runs per page, 1 to 100.")
+        ] = DEFAULT_PER_PAGE,
+        order: Annotated[
+            SortOrderEnum,
+            strawberry.argument(
+                description="By creation time: DESC (newest first, the default) or ASC."
+            ),
+        ] = SortOrder.DESC,
     ) -> SyncRunPage:
         found = await domain.list_runs(
             info.context.db,
@@ -231,11 +297,23 @@ class SyncRunQuery:
     async def project_sync_runs(
         self,
         info: Info,
-        project: str,
-        status: SyncRunStatus | None = None,
-        page: int = 1,
-        per_page: int = DEFAULT_PER_PAGE,
-        order: SortOrderEnum = SortOrder.DESC,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        status: Annotated[
+            SyncRunStatus | None,
+            strawberry.argument(description="Only runs in this status (omitted: all)."),
+        ] = None,
+        page: Annotated[
+            int, strawberry.argument(description="The page to return, from 1 (0 is taken as 1).")
+        ] = 1,
+        per_page: Annotated[
+            int, strawberry.argument(description="Runs per page, 1 to 100.")
+        ] = DEFAULT_PER_PAGE,
+        order: Annotated[
+            SortOrderEnum,
+            strawberry.argument(
+                description="By creation time: DESC (newest first, the default) or ASC."
+            ),
+        ] = SortOrder.DESC,
     ) -> SyncRunPage:
         found = await domain.list_project_runs(
             info.context.db,
@@ -258,13 +336,35 @@ class SyncRunMutation:
     async def create_sync(
         self,
         info: Info,
-        project: str,
-        name: str,
-        device_id: str | None = None,
-        direction: ExchangeDirection = domain.ExchangeDirection.BOTH,
-        include_tables: list[str] | None = None,
-        exclude_tables: list[str] | None = None,
-        user: str | None = None,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        name: Annotated[str, strawberry.argument(description="Its name, e.g. the job's.")],
+        device_id: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The device it syncs, for a device's sync (omitted: an external job's)."
+            ),
+        ] = None,
+        direction: Annotated[
+            ExchangeDirection,
+            strawberry.argument(description="What it carries (default: both ways)."),
+        ] = domain.ExchangeDirection.BOTH,
+        include_tables: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="Only these tables (omitted or empty: every table of the project)."
+            ),
+        ] = None,
+        exclude_tables: Annotated[
+            list[str] | None,
+            strawberry.argument(description="Never these tables, even when included."),
+        ] = None,
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose data it syncs: a user id (omitted: yours); only that user "
+                "and admins manage it."
+            ),
+        ] = None,
     ) -> Sync:
         sync = await domain.create_sync(
             info.context.db,
@@ -286,10 +386,23 @@ class SyncRunMutation:
     async def start_sync_run(
         self,
         info: Info,
-        sync_id: int,
-        full_sync: bool = False,
-        sync_trigger_reason: SyncTriggerReasonInput | None = None,
-        scheduled_execution_time: datetime | None = None,
+        sync_id: Annotated[int, strawberry.argument(description="The sync's id.")],
+        full_sync: Annotated[
+            bool,
+            strawberry.argument(
+                description="It syncs everything, not only what changed since the last run."
+            ),
+        ] = False,
+        sync_trigger_reason: Annotated[
+            SyncTriggerReasonInput | None,
+            strawberry.argument(description='What triggered it (omitted: "API").'),
+        ] = None,
+        scheduled_execution_time: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="Start it at this time instead of now (it is QUEUED until then)."
+            ),
+        ] = None,
     ) -> SyncRun:
         reason = sync_trigger_reason
         run = await domain.start_sync_run(
@@ -307,9 +420,16 @@ class SyncRunMutation:
     async def update_sync_run(
         self,
         info: Info,
-        id: int,
-        counters: SyncRunCounters | None = None,
-        current_step: str | None = None,
+        id: Annotated[int, strawberry.argument(description="The run's id.")],
+        counters: Annotated[
+            SyncRunCounters | None,
+            strawberry.argument(
+                description="Counters to set (totals so far); those not given keep their values."
+            ),
+        ] = None,
+        current_step: Annotated[
+            str | None, strawberry.argument(description='What it is doing now, e.g. "uploading".')
+        ] = None,
     ) -> SyncRun:
         run = await domain.update_sync_run(
             info.context.db,
@@ -323,7 +443,15 @@ class SyncRunMutation:
 
     @strawberry.mutation(description="A WORKING run finished successfully, with final counters.")
     async def complete_sync_run(
-        self, info: Info, id: int, counters: SyncRunCounters | None = None
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The run's id.")],
+        counters: Annotated[
+            SyncRunCounters | None,
+            strawberry.argument(
+                description="Final counters to set; those not given keep their values."
+            ),
+        ] = None,
     ) -> SyncRun:
         run = await domain.complete_sync_run(
             info.context.db,
@@ -338,10 +466,17 @@ class SyncRunMutation:
     async def fail_sync_run(
         self,
         info: Info,
-        id: int,
-        error_code: str,
-        error_message: str | None = None,
-        error_detail: str | None = None,
+        id: Annotated[int, strawberry.argument(description="The run's id.")],
+        error_code: Annotated[
+            str, strawberry.argument(description='Why it failed, as a short code, e.g. "TIMEOUT".')
+        ],
+        error_message: Annotated[
+            str | None, strawberry.argument(description="Why it failed, for people.")
+        ] = None,
+        error_detail: Annotated[
+            str | None,
+            strawberry.argument(description="More about the failure, e.g. a log excerpt."),
+        ] = None,
     ) -> SyncRun:
         run = await domain.fail_sync_run(
             info.context.db,
@@ -355,7 +490,11 @@ class SyncRunMutation:
         return SyncRun.from_domain(run)
 
     @strawberry.mutation(description="Cancel a QUEUED or WORKING run: FAILED, canceled.")
-    async def cancel_sync_run(self, info: Info, id: int) -> SyncRun:
+    async def cancel_sync_run(
+        self,
+        info: Info,
+        id: Annotated[int, strawberry.argument(description="The run's id.")],
+    ) -> SyncRun:
         run = await domain.cancel_sync_run(
             info.context.db, info.context.principal, id, events=info.context.services
         )
@@ -369,7 +508,15 @@ class SyncRunSubscription:
         "when given), then every run as its status or counters change."
     )
     async def sync_run_updated(
-        self, info: Info, project: str, sync_id: int | None = None
+        self,
+        info: Info,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        sync_id: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Only the runs of this sync (omitted: of every sync you may see)."
+            ),
+        ] = None,
     ) -> AsyncGenerator[SyncRun, None]:
         context = info.context
         with context.subscription_slot():

@@ -20,6 +20,7 @@ from gateway.graphql.hardening import ExecutionWithoutSuggestions
 from gateway.graphql.history import HistoryMutation, HistoryQuery
 from gateway.graphql.inputs import StorableText
 from gateway.graphql.limits import OperationLimits, RequestBudget
+from gateway.graphql.nodes import NodeQuery
 from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
 from gateway.graphql.quick import QuickOperations
@@ -44,6 +45,7 @@ class Query(
     ConflictQuery,
     SyncStatusQuery,
     SyncRunQuery,
+    NodeQuery,
 ):
     pass
 

@@ -4,34 +4,42 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
 from gateway.graphql.conflicts import ConflictKind
 from gateway.graphql.context import Info
 from gateway.graphql.devices import Device
+from gateway.graphql.enums import described_enum
 from gateway.graphql.scalars import Long
 from gateway.live.status import sync_status_changes
 from gateway.sync import status as domain
 
-OverallSyncStatus = strawberry.enum(
+OverallSyncStatus = described_enum(
     domain.OverallSyncStatus,
     name="OverallSyncStatus",
-    description="HEALTHY: all devices synced; DELAYED: changes wait for a device; CONFLICTS: "
-    "open conflicts need review; OFFLINE: no device seen within lastHours.",
+    description="The overall health of one user's synchronization: the first of CONFLICTS, "
+    "OFFLINE and DELAYED that holds, else HEALTHY.",
+    values={
+        "HEALTHY": "Every device seen within lastHours is up to date.",
+        "DELAYED": "Changes wait to be sent or received by a device (PENDING or STALE).",
+        "CONFLICTS": "Open conflicts need review.",
+        "OFFLINE": "No device was seen within lastHours (or the user has none).",
+    },
 )
 
 
 @strawberry.type(description="Time since the latest sync.")
 class SyncLag:
-    seconds: int
+    seconds: int = strawberry.field(description="Seconds since the latest sync.")
     text: str = strawberry.field(description='Readable: "just now", "2 minutes", "3 hours".')
 
 
 @strawberry.type(description="The user's actions in one table.")
 class TableActivity:
-    table: str
-    actions: Long
+    table: str = strawberry.field(description="The table.")
+    actions: Long = strawberry.field(description="How many actions of the user's the table has.")
     last_change: datetime = strawberry.field(description="When its latest action was stored.")
 
 
@@ -48,11 +56,11 @@ class DataSummary:
     conflicts_detected: int = strawberry.field(description="Open conflicts.")
 
 
-@strawberry.type(description="An open conflict, in RegardingWork's shape.")
+@strawberry.type(description="An open conflict, as the sync status report lists it.")
 class SyncStatusConflict:
     id: int = strawberry.field(description="The id resolveConflict takes.")
-    type: ConflictKind
-    description: str
+    type: ConflictKind = strawberry.field(description="What kind of conflict it is.")
+    description: str = strawberry.field(description="What happened, in a sentence for people.")
     affected_records: list[str] = strawberry.field(description="Their recordIds.")
     resolution: str = strawberry.field(
         description="KEPT_LATEST: the later change was applied and the record lives on with "
@@ -60,8 +68,8 @@ class SyncStatusConflict:
         "which went with the record."
     )
     devices: list[str] = strawberry.field(description="The writers' deviceIds, winner first.")
-    table: str
-    detected_at: datetime
+    table: str = strawberry.field(description="The table of the records.")
+    detected_at: datetime = strawberry.field(description="When the gateway detected it.")
 
     @classmethod
     def from_domain(cls, c: domain.StatusConflict) -> SyncStatusConflict:
@@ -82,27 +90,39 @@ class ConflictResolutionSummary:
     auto_resolvable: bool = strawberry.field(
         description="No open conflict is MANUAL_REVIEW_REQUIRED: confirming them is enough."
     )
-    recommended_action: str
-    support_contact: str | None = strawberry.field(description="GATEWAY_SUPPORT_CONTACT.")
+    recommended_action: str = strawberry.field(description="What to do, in a sentence for people.")
+    support_contact: str | None = strawberry.field(
+        description="Whom to ask for help, as the operators set it "
+        "(GATEWAY_SUPPORT_CONTACT); null when they did not."
+    )
 
 
-@strawberry.type(description="RegardingWork's sync status of one user's data.")
+@strawberry.type(
+    description="The sync status of one user's data: health, devices, pending changes, "
+    "conflicts and what to do."
+)
 class SyncStatusReport:
-    project: str
-    user: str
-    sync_status: OverallSyncStatus
+    project: str = strawberry.field(description="The project's code.")
+    user: str = strawberry.field(description="Whose data the report is of.")
+    sync_status: OverallSyncStatus = strawberry.field(
+        description="The overall health, in one word."
+    )
     last_sync: datetime | None = strawberry.field(
         description="The latest put or get of any of the user's devices."
     )
     sync_lag: SyncLag | None = strawberry.field(description="Null when no device ever synced.")
-    total_devices: int
+    total_devices: int = strawberry.field(description="The user's devices in the project.")
     active_devices: int = strawberry.field(description="Devices seen within lastHours.")
     pending_syncs: Long = strawberry.field(
         description="Changes waiting, summed over the devices: pendingUp plus pendingDown."
     )
     devices: list[Device] | None = strawberry.field(description="Null unless includeDevices.")
-    data_summary: DataSummary
-    recommendations: list[str]
+    data_summary: DataSummary = strawberry.field(
+        description="What the gateway holds of the user's data."
+    )
+    recommendations: list[str] = strawberry.field(
+        description="What to do next, in sentences for people (empty when all is well)."
+    )
     conflicts: list[SyncStatusConflict] | None = strawberry.field(
         description="With checkConflicts: the newest open conflicts (at most 100; conflicts "
         "pages through all). Null otherwise."
@@ -161,15 +181,36 @@ _REPORT = (
 
 @strawberry.type
 class SyncStatusQuery:
-    @strawberry.field(description=f"RegardingWork's sync status report {_REPORT}")
+    @strawberry.field(description=f"The sync status report {_REPORT}")
     async def sync_status(
         self,
         info: Info,
-        project: str,
-        user: str | None = None,
-        include_devices: bool = True,
-        check_conflicts: bool = False,
-        last_hours: int = 24,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose data: a user id (omitted: yours). Patients see only their "
+                "own, professionals also that of users who granted them access, "
+                "admins anyone's."
+            ),
+        ] = None,
+        include_devices: Annotated[
+            bool, strawberry.argument(description="List the devices (devices is null otherwise).")
+        ] = True,
+        check_conflicts: Annotated[
+            bool,
+            strawberry.argument(
+                description="List the open conflicts and what to do about them (conflicts and "
+                "conflictResolution are null otherwise)."
+            ),
+        ] = False,
+        last_hours: Annotated[
+            int,
+            strawberry.argument(
+                description="How recently (in hours, 1 or more) a device must have been seen to "
+                "count as active."
+            ),
+        ] = 24,
     ) -> SyncStatusReport:
         services = info.context.services
         report = await domain.sync_status(
@@ -193,11 +234,32 @@ class SyncStatusSubscription:
     async def sync_status_changed(
         self,
         info: Info,
-        project: str,
-        user: str | None = None,
-        include_devices: bool = True,
-        check_conflicts: bool = False,
-        last_hours: int = 24,
+        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        user: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Whose data: a user id (omitted: yours). Patients see only their "
+                "own, professionals also that of users who granted them access, "
+                "admins anyone's."
+            ),
+        ] = None,
+        include_devices: Annotated[
+            bool, strawberry.argument(description="List the devices (devices is null otherwise).")
+        ] = True,
+        check_conflicts: Annotated[
+            bool,
+            strawberry.argument(
+                description="List the open conflicts and what to do about them (conflicts and "
+                "conflictResolution are null otherwise)."
+            ),
+        ] = False,
+        last_hours: Annotated[
+            int,
+            strawberry.argument(
+                description="How recently (in hours, 1 or more) a device must have been seen to "
+                "count as active."
+            ),
+        ] = 24,
     ) -> AsyncGenerator[SyncStatusReport, None]:
         context = info.context
         services = context.services

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -17,10 +18,10 @@ from gateway.live.guard import Guard
 MIN_INTERVAL_MS, MAX_INTERVAL_MS = 100, 60_000
 
 
-@strawberry.type
+@strawberry.type(description="One beat of the heartbeat subscription.")
 class Heartbeat:
-    seq: int
-    time: datetime
+    seq: int = strawberry.field(description="The beat's number: 1, 2, 3, ...")
+    time: datetime = strawberry.field(description="When the gateway sent it.")
     server_time: Long = strawberry.field(description="The same instant in epoch milliseconds.")
     user: str = strawberry.field(description="The user this connection is authenticated as.")
 
@@ -32,7 +33,17 @@ class SystemSubscription:
         "that a WebSocket connection and its authentication work."
     )
     async def heartbeat(
-        self, info: Info, interval_ms: int = 1000, count: int | None = None
+        self,
+        info: Info,
+        interval_ms: Annotated[
+            int, strawberry.argument(description="Milliseconds between beats, 100 to 60,000.")
+        ] = 1000,
+        count: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Stop after this many beats (1 or more); omitted: never."
+            ),
+        ] = None,
     ) -> AsyncGenerator[Heartbeat, None]:
         context = info.context
         principal = context.principal

@@ -105,6 +105,17 @@ async def unregister_push(
     return bool(result.rowcount)
 
 
+async def get_registration(
+    db: Database, principal: Principal, project: str, *, user: str, device_id: str
+) -> Registration | None:
+    """``user``'s registration of a device, for those who may register it; None when there
+    is none."""
+    async with db.session() as session:
+        data = await open_user_data(session, principal, project, user)
+        row = await session.get(PushRegistration, (data.project_id, data.user, device_id))
+        return _registration(project, row) if row is not None else None
+
+
 async def registrations_of(
     db: Database, project_id: int, project: str, user: str
 ) -> list[Registration]:

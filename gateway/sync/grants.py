@@ -102,6 +102,26 @@ async def grants_involving(db: Database, user_id: str) -> list[Grant]:
         return [_grant(code, grant) for grant, code in rows]
 
 
+async def get_grant(
+    db: Database, principal: Principal, project_code: str, user_id: str, grantee_id: str
+) -> Grant | None:
+    """One grant, for the user who gave it, its grantee and admins (those who see it in
+    ``me.grants`` or may give it); None for anyone else, as if there were none."""
+    if not (principal.is_admin or principal.user_id in (user_id, grantee_id)):
+        return None
+    async with db.session() as session:
+        found = await session.scalar(
+            select(AccessGrant)
+            .join(Project, Project.id == AccessGrant.project_id)
+            .where(
+                Project.code == project_code,
+                AccessGrant.user_id == user_id,
+                AccessGrant.grantee_id == grantee_id,
+            )
+        )
+    return _grant(project_code, found) if found is not None else None
+
+
 def _grant(project_code: str, row: AccessGrant) -> Grant:
     return Grant(
         project_id=row.project_id,

@@ -12,9 +12,10 @@ from datetime import datetime
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.auth.access import CALLER, caller_is_member, may_see_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
-from gateway.db.models import Device, SyncEvent
+from gateway.db.models import Device, Project, SyncEvent
 from gateway.sync import keyset
 from gateway.sync.devices import named_device, project_scope
 from gateway.sync.events import NO_EVENTS, Events
@@ -126,6 +127,26 @@ async def last_event(
         db, principal, project, device_name=device_name, user=user, direction=direction, first=1
     )
     return page.events[0] if page.events else None
+
+
+async def get_event(db: Database, principal: Principal, event_id: int) -> SyncEventInfo | None:
+    """One sync event by its id; None when there is none or the caller may not see the data
+    of the user it belongs to (as if there were none)."""
+    async with db.session() as session:
+        found = (
+            await session.execute(
+                select(SyncEvent, Project, caller_is_member(Project.id))  # type: ignore[arg-type]
+                .join(Project, Project.id == SyncEvent.project_id)  # type: ignore[arg-type]
+                .where(SyncEvent.id == event_id),
+                {CALLER.key: principal.user_id},
+            )
+        ).first()
+        if found is None:
+            return None
+        event, project, member = found
+        if not await may_see_user(session, principal, project, event.user_id, member=member):
+            return None
+    return to_event(event)
 
 
 async def sync_services(db: Database, principal: Principal, project: str) -> list[SyncService]:

@@ -72,20 +72,45 @@ async def list_records(
         if not include_deleted:
             query = query.where(Record.deleted.is_(False))  # type: ignore[attr-defined]
         rows = (await session.execute(query)).all()
-    page = [
-        RecordView(
-            table=table,
-            user=target,
-            record_id=r.record_id,
-            key=r.record_key,
-            data=r.data,
-            deleted=r.deleted,
-            position=r.position,
-            device_id=r.device_id,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            cursor=encode_key(r.id),
-        )
-        for r in rows[:first]
-    ]
+    page = [_view(table, target, r) for r in rows[:first]]
     return RecordPage(records=page, has_next_page=len(rows) > first)
+
+
+async def get_record(
+    db: Database, principal: Principal, project: str, table: str, user: str, record_id: str
+) -> RecordView | None:
+    """One record of ``user``'s, deleted or not, under the rules of ``list_records``; None when
+    there is none (an unknown table included)."""
+    async with db.session() as session:
+        data = await open_user_data(session, principal, project, user)
+        found = data.tables.get(table)
+        if found is None:
+            return None
+        row = (
+            await session.execute(
+                select(*Record.__table__.c).where(  # type: ignore[attr-defined]
+                    Record.table_id == found.id,
+                    Record.user_id == data.user,
+                    Record.record_id == record_id,
+                    Record.project_id == data.project_id,
+                )
+            )
+        ).first()
+    return _view(table, data.user, row) if row is not None else None
+
+
+def _view(table: str, user: str, r: Any) -> RecordView:
+    """``r``: a row of the records table's columns."""
+    return RecordView(
+        table=table,
+        user=user,
+        record_id=r.record_id,
+        key=r.record_key,
+        data=r.data,
+        deleted=r.deleted,
+        position=r.position,
+        device_id=r.device_id,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        cursor=encode_key(r.id),
+    )

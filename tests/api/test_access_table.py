@@ -9,7 +9,7 @@ signed in but no member.
 
 Data addressed by project and user targets alice (carl: his own data). Objects addressed by id
 (a sync, a run, a conflict) are alice's: whoever may not see them gets NOT_FOUND, as if they did
-not exist.
+not exist. ``node``/``nodes`` answer such an id with null instead (Relay's contract).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from gateway.graphql.schema import schema
 from tests.support import GatewayServer, GraphQLHttp
 
 OK, U, F, N = "ok", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND"
+NULL = "null"  # no error, and the field answered null
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ ADMINS = (U, F, F, F, F, F, OK)
 BY_ID = (U, N, OK, N, OK, N, OK)  # alice's object by id: whoever may see her data
 MANAGE_BY_ID = (U, N, OK, N, F, N, OK)  # ... and only she or an admin may change it
 REVOKE = (U, OK, OK, F, F, F, OK)  # one's own grants can always be withdrawn
+# Alice's object by global id, seen as BY_ID: null (nodes: [null]) for whoever may not see it.
+NODE_BY_ID = (U, NULL, OK, NULL, OK, NULL, OK)
 
 
 @dataclass
@@ -107,6 +110,13 @@ async def written(world: World, caller: Caller) -> dict[str, Any]:
 
 async def alices_sync(world: World, _: Caller) -> dict[str, Any]:
     return {"id": world.alice_sync}
+
+
+async def alices_device(world: World, _: Caller) -> dict[str, Any]:
+    found = await world.admin.data(
+        '{ device(project: "clinic", deviceId: "tab", user: "alice") { id } }'
+    )
+    return {"id": found["device"]["id"]}
 
 
 async def working_run(world: World, _: Caller) -> dict[str, Any]:
@@ -224,6 +234,8 @@ QUERIES: dict[str, Row] = {
     "projectSyncRuns": Row(
         '{ projectSyncRuns(project: "clinic") { pagination { totalRecords } } }', PROJECT
     ),
+    "node": Row("query($id: ID!) { node(id: $id) { id } }", NODE_BY_ID, alices_device),
+    "nodes": Row("query($id: ID!) { nodes(ids: [$id]) { id } }", NODE_BY_ID, alices_device),
 }
 
 MUTATIONS: dict[str, Row] = {
@@ -401,7 +413,10 @@ async def make_world(server: GatewayServer) -> World:
 
 def _outcome(body: dict[str, Any]) -> str:
     errors = body.get("errors")
-    return str(errors[0]["extensions"]["code"]) if errors else OK
+    if errors:
+        return str(errors[0]["extensions"]["code"])
+    [answer] = body["data"].values()
+    return NULL if answer is None or answer == [None] else OK
 
 
 async def run_http(world: World, caller: Caller, row: Row) -> str:

@@ -35,6 +35,7 @@ from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLInputType,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -89,6 +90,7 @@ class World:
     conflict_ids: list[int]
     progress_cursors: list[str]
     relay_cursors: dict[str, list[str]]  # by the root field that hands them out
+    global_ids: list[str] = field(default_factory=list)  # Node ids, for node and nodes
     tokens: dict[str, str | None] = field(default_factory=dict)  # caller -> token
 
     def ids_for(self, root_field: str) -> list[int]:
@@ -278,6 +280,7 @@ async def make_world(server: GatewayServer) -> World:
         [(name, connection)] = page.items()
         relay[name] = [e["cursor"] for e in connection["edges"]]
     nodes = [e["node"] for e in records["records"]["edges"]]
+    global_ids = await _global_ids(alice)
     world = World(
         projects=["clinic", "clinic", "clinic", "open"],
         tables=["notes", "steps", "moods"],
@@ -292,10 +295,30 @@ async def make_world(server: GatewayServer) -> World:
         conflict_ids=conflict_ids,
         progress_cursors=progress,
         relay_cursors=relay,
+        global_ids=global_ids,
     )
     for caller, who in CALLERS.items():
         world.tokens[caller] = None if who is None else server.token(*who)
     return world
+
+
+async def _global_ids(alice: GraphQLHttp) -> list[str]:
+    """The global ids of alice's objects, one or more of each Node type."""
+    found = await alice.data(
+        '{ projects { id tables { id } } device(project: "clinic", deviceId: "phone") { id } '
+        'records(project: "clinic", table: "notes", first: 2) { edges { node { id } } } '
+        'syncHistory(project: "clinic", first: 2) { edges { node { id } } } '
+        "me { grants { id } } }"
+    )
+    pushed = await alice.data(
+        'mutation { registerPush(project: "clinic", fcmToken: "fcm-1", deviceId: "phone", '
+        'includeTables: ["notes"]) { id } }'
+    )
+    ids = [found["device"]["id"], pushed["registerPush"]["id"]]
+    ids += [i for p in found["projects"] for i in (p["id"], *(t["id"] for t in p["tables"]))]
+    for listed in ("records", "syncHistory"):
+        ids += [e["node"]["id"] for e in found[listed]["edges"]]
+    return ids + [g["id"] for g in found["me"]["grants"]]
 
 
 async def repair(admin: GraphQLHttp) -> None:
@@ -615,7 +638,7 @@ STRING_POOLS = {
     "project": "projects", "code": "projects", "table": "tables", "includeTables": "tables",
     "excludeTables": "tables", "user": "users", "grantee": "users", "deviceId": "devices",
     "deviceName": "devices", "recordId": "record_ids", "key": "keys",
-    "cursor": "progress_cursors",
+    "cursor": "progress_cursors", "ids": "global_ids",
 }  # fmt: skip
 FIELD_NAMES = ["text", "k", "done", "extra", "utcTime", "localTime", "value", "score"]
 SHORT_TEXT = {"fcmToken", "errorCode", "uiTag", "type", "version", "name", "source"}
@@ -747,6 +770,14 @@ def selection(draw: st.DrawFn, type_: GraphQLOutputType, depth: int, strict: boo
     named = get_named_type(type_)
     if is_leaf_type(named):
         return ""
+    if isinstance(named, GraphQLInterfaceType):
+        # Its own fields, then (mostly) the fields of one type that implements it.
+        implementation = draw(st.sampled_from(SCHEMA.get_possible_types(named)))
+        inner = draw(selection(implementation, depth, strict))
+        own = " ".join(named.fields)
+        if draw(st.integers(0, 3)) == 0:
+            return f" {{ {own} }}"
+        return f" {{ {own} ... on {implementation.name}{inner} }}"
     assert isinstance(named, GraphQLObjectType), named
     # One draw decides the extras (bands away from the bounds, which hypothesis favours).
     extra = draw(st.integers(0, 999))
@@ -824,6 +855,9 @@ def _argument(
 ) -> st.SearchStrategy[Any]:
     """An argument's value: ids and cursors of the kind the field takes, mostly."""
     anything = input_value(world, type_, name, strict)
+    if name == "id" and get_named_type(type_).name == "ID":  # node's global id
+        ids = pooled(world.global_ids, strict)
+        return ids if strict else weighted((3, ids), (1, anything))
     if name in ("id", "syncId"):
         ids = st.sampled_from(world.ids_for(field_name))
         return ids if strict else weighted((3, ids), (1, anything))
