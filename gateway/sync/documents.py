@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.errors import BadUserInput
+from gateway.errors import BadUserInput, LimitExceeded
 from gateway.sync.actions import ActionType, IncomingAction
 from gateway.sync.tables import RESERVED_FIELDS
 from gateway.sync.validation import ActionProblem, normalize_record_id
@@ -79,17 +79,18 @@ def equal(a: Any, b: Any) -> bool:
     return (numbers or type(a) is type(b)) and a == b
 
 
-def check_rows(rows: list[PushRow]) -> list[str]:
+def check_rows(rows: list[PushRow], max_depth: int) -> list[str]:
     """Each row's record id, checked before anything is read: every document an object with a
     string ``id`` in the gateway's form (32 lower-case hex digits, which is what pulls return,
     so a client never ends with two copies of one record), ``_deleted`` a boolean if given,
+    nested at most ``max_depth`` deep (GATEWAY_MAX_JSON_DEPTH: a record holds no deeper data),
     the assumed state of the same record, and no record twice."""
     ids: list[str] = []
     for index, row in enumerate(rows):
         where = f"rows[{index}]"
-        record_id = _checked_id(row.new, f"{where}.newDocumentState")
+        record_id = _checked_id(row.new, f"{where}.newDocumentState", max_depth)
         if row.assumed is not None:
-            other = _checked_id(row.assumed, f"{where}.assumedMasterState")
+            other = _checked_id(row.assumed, f"{where}.assumedMasterState", max_depth)
             if other != record_id:
                 raise BadUserInput(
                     f"{where}: assumedMasterState is of record {other!r}, "
@@ -102,9 +103,11 @@ def check_rows(rows: list[PushRow]) -> list[str]:
     return ids
 
 
-def _checked_id(doc: Any, where: str) -> str:
+def _checked_id(doc: Any, where: str, max_depth: int) -> str:
     if not isinstance(doc, Mapping):
         raise BadUserInput(f"{where} must be a JSON object", field="rows")
+    if _deeper_than(doc, max_depth):
+        raise LimitExceeded(f"{where} nests deeper than {max_depth} levels", limit=max_depth)
     deleted = doc.get(DELETED, False)
     if not isinstance(deleted, bool):
         raise BadUserInput(f"{where}.{DELETED} must be true or false", field="rows")
@@ -122,6 +125,19 @@ def _checked_id(doc: Any, where: str) -> str:
             field="rows",
         )
     return record_id
+
+
+def _deeper_than(doc: Mapping[str, Any], max_depth: int) -> bool:
+    """Without recursion: a hostile document may nest thousands of levels."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list):
+            if depth > max_depth:
+                return True
+            values = item.values() if isinstance(item, Mapping) else item
+            stack.extend((value, depth + 1) for value in values)
+    return False
 
 
 def change(

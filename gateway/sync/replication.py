@@ -294,7 +294,7 @@ async def push_documents(
         )
     if device_id is not None:
         exchange.check_text("deviceId", device_id)
-    record_ids = check_rows(rows)
+    record_ids = check_rows(rows, limits.json_depth)
     now = int(time.time() * 1000)
 
     async def work(session: AsyncSession) -> tuple[PushOutcome, Changes]:
