@@ -69,7 +69,8 @@ export function pullStreamQueryBuilder({ project, table, user = null }) {
  * 'RESYNC', so RxDB pulls over HTTP, where such an error reaches `replication.error$` and is
  * retried every `retryTime`.
  */
-export function pullResponseModifier(data) {
+export function pullResponseModifier(data, origin) {
+  if (origin === 'handler') return data; // a pull's page, never null (errors are thrown)
   if (data == null || data.resync) return 'RESYNC';
   return { documents: data.documents, checkpoint: data.checkpoint };
 }
@@ -79,28 +80,80 @@ export function webSocketUrl(url) {
   return url.replace(/^http/, 'ws');
 }
 
+/** The `exp` (seconds since the epoch) of a JWT, or null when it has none. */
+export function tokenExpiry(token) {
+  try {
+    const part = String(token).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const exp = JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '='))).exp;
+    return typeof exp === 'number' ? exp : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Starts RxDB's GraphQL replication of `collection` with one table of a gateway project.
+ * Starts RxDB's GraphQL replication of `collection` with one table of a gateway project, and
+ * returns RxDB's replication state (`awaitInitialReplication()`, `error$`, `cancel()`, ...).
  *
- * - `token`: the bearer token, or a function returning it (or a promise of it), asked before
- *   every HTTP request and every WebSocket (re)connection: return a fresh token there.
+ * - `token`: the bearer token, or a function returning it (or a promise of it). It is asked
+ *   before every HTTP request and every WebSocket connection. A WebSocket keeps the token it
+ *   opened with, so `refreshBeforeSeconds` (default 30) before that token expires the socket is
+ *   closed and opened again with the function's (fresh) token; the stream resumes with a
+ *   resync, so nothing is missed. Return a token that is still valid from the function.
  * - `user`: whose data (omitted: the token's user); `deviceId`: recorded with the pushes.
  * - `batchSize` (default 100) at most the gateway's `GATEWAY_MAX_READ_BATCH` (1000).
  * - `live` (default true): stay connected and receive changes over the WebSocket.
- * - anything else (`retryTime`, `autoStart`, `waitForLeadership`, `push`/`pull` extras) is
+ * - `replicationIdentifier`: RxDB keeps the checkpoint under it (in the collection's storage):
+ *   a replication started again with the same identifier resumes where it stopped.
+ * - anything else (`retryTime`, `autoStart`, `waitForLeadership`, `pull`/`push` extras) is
  *   passed on to `replicateGraphQL`.
  */
 export function replicateRecords({
   replicateGraphQL, collection, url, project, table, token, user = null, deviceId = null,
-  batchSize = 100, live = true, replicationIdentifier, wsUrl, pull = {}, push = {}, ...options
+  batchSize = 100, live = true, replicationIdentifier, wsUrl, refreshBeforeSeconds = 30,
+  pull = {}, push = {}, ...options
 }) {
   const current = typeof token === 'function' ? token : () => token;
-  const authorization = async () => `Bearer ${await current()}`;
   // RxDB sends its `headers` with every request; a fresh token goes in just before.
   const baseFetch = options.fetch ?? globalThis.fetch;
   const fetchWithToken = async (request) => {
-    request.headers.set('Authorization', await authorization());
+    request.headers.set('Authorization', `Bearer ${await current()}`);
     return baseFetch(request);
+  };
+  let socketToken = null;
+  let refresh = null;
+  let refreshing = false; // the socket was closed for a new token: reconnect at once
+  const wsOptions = {
+    // A function: graphql-ws asks again on every (re)connection.
+    connectionParams: async () => {
+      socketToken = await current();
+      return { headers: { Authorization: `Bearer ${socketToken}` } };
+    },
+    retryAttempts: Infinity, // RxDB retries for ever; graphql-ws would give up after 5
+    // graphql-ws's own back-off (1 s doubling, plus 0.3 to 3 s), except after a token refresh.
+    retryWait: async (retries) => {
+      if (refreshing) {
+        refreshing = false;
+        return;
+      }
+      const wait = Math.min(1000 * 2 ** retries, 60000) + 300 + Math.random() * 2700;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    },
+    on: {
+      connected: (socket) => {
+        clearTimeout(refresh);
+        const exp = tokenExpiry(socketToken);
+        if (exp === null) return;
+        const wait = Math.max(0, exp * 1000 - Date.now() - refreshBeforeSeconds * 1000);
+        // 4499: graphql-ws reconnects (with a new token) and subscribes again.
+        refresh = setTimeout(() => {
+          refreshing = true;
+          socket.close(4499, 'token refresh');
+        }, wait);
+        refresh.unref?.();
+      },
+      closed: () => clearTimeout(refresh),
+    },
   };
   return replicateGraphQL({
     collection,
@@ -114,8 +167,7 @@ export function replicateRecords({
       queryBuilder: pullQueryBuilder({ project, table, user }),
       streamQueryBuilder: pullStreamQueryBuilder({ project, table, user }),
       responseModifier: pullResponseModifier,
-      // connectionParams as a function: graphql-ws asks again on every reconnection.
-      wsOptions: { connectionParams: async () => ({ headers: { Authorization: await authorization() } }) },
+      wsOptions,
       ...pull,
     },
     push: {

@@ -1,8 +1,8 @@
 """RxDB, the offline-first JavaScript database, replicating a table through the gateway with
 its GraphQL replication (``replicateGraphQL``) and ``clients/rxdb``, in Node, on each database:
 a first sync larger than a page, live changes both ways beside a device that writes actions,
-deletes, offline writes, and a conflict that reaches RxDB's conflict handler
-(tests/node/rxdb_replication.mjs).
+deletes, offline writes, a conflict that reaches RxDB's conflict handler, and a live stream
+that outlives its first token (tests/node/rxdb_replication.mjs).
 
 Without Node or tests/node/node_modules (``npm ci --prefix tests/node``; .ci/run does it) the
 test skips and says why, except under CI=true, where it fails."""
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from gateway.auth.principal import Role
-from tests.support import GatewayServer, create_project
+from tests.support import TEST_SECRET, GatewayServer, create_project
 
 NODE_PROJECT = Path(__file__).parents[1] / "node"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -87,8 +87,8 @@ async def _server_documents(server: GatewayServer, token: str) -> dict[str, Any]
 def test_rxdb_replicates_a_table_both_ways(server: GatewayServer) -> None:
     node = _node()
     token = asyncio.run(_prepare(server))
-    arguments = {"url": server.url, "token": token, "project": "rx", "table": "notes",
-                 "batchSize": BATCH}  # fmt: skip
+    arguments = {"url": server.url, "token": token, "secret": TEST_SECRET, "project": "rx",
+                 "table": "notes", "batchSize": BATCH}  # fmt: skip
     run = subprocess.run(
         [node, str(NODE_PROJECT / "rxdb_replication.mjs"), json.dumps(arguments)],
         capture_output=True,
@@ -112,6 +112,11 @@ def test_rxdb_replicates_a_table_both_ways(server: GatewayServer) -> None:
     assert steps["deletes"]["onServer"] is True and steps["deletes"]["inRxdb"] is True
     assert steps["offline"]["onServer"][3] == {"text": "#2", "done": True}
     assert result["conflicts"][0] == {"mine": "mine", "theirs": "theirs"}
+    # A token that expired under a live stream: clients/rxdb reconnected with a fresh one
+    # before, and changes kept coming.
+    assert steps["tokenRefresh"]["shortTokenUses"] >= 1
+    assert steps["tokenRefresh"]["freshTokens"] >= 1
+    assert steps["tokenRefresh"]["received"]["text"] == "after the first token expired"
 
     # In the end RxDB holds exactly the server's records, field for field.
     server_docs = asyncio.run(_server_documents(server, token))

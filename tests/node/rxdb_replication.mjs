@@ -6,15 +6,27 @@
 import { createRxDatabase, defaultConflictHandler } from 'rxdb';
 import { getRxStorageMemory } from 'rxdb/plugins/storage-memory';
 import { replicateGraphQL } from 'rxdb/plugins/replication-graphql';
-import { replicateRecords } from '../../clients/rxdb/index.js';
+import { createHmac } from 'node:crypto';
+import { replicateRecords, tokenExpiry } from '../../clients/rxdb/index.js';
 
-const { url, token, project, table, initial, batchSize } = JSON.parse(process.argv[2]);
+const { url, token, secret, project, table, batchSize } = JSON.parse(process.argv[2]);
 const steps = {};
+const timings = {};
+let started = Date.now();
 const conflicts = [];
 const errors = [];
 let clock = Date.now();
 
 const rid = (n) => n.toString(16).padStart(32, '0');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A token of alice's that expires in `seconds`, signed as the gateway under test signs them.
+function mint(seconds) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: 'alice', role: 'patient', iat: now, exp: now + seconds })}`;
+  return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
+}
 
 async function graphql(query, variables = {}) {
   const response = await fetch(url, {
@@ -77,10 +89,11 @@ await db.addCollections({
 });
 const notes = db.notes;
 
-function replicate() {
+function replicate(options = {}) {
   const replication = replicateRecords({
     replicateGraphQL, collection: notes, url, project, table, token: () => token, batchSize,
     deviceId: 'rxdb', replicationIdentifier: 'notes', retryTime: 200, waitForLeadership: false,
+    ...options,
   });
   replication.error$.subscribe((error) => errors.push(String(error?.message ?? error)));
   return replication;
@@ -94,6 +107,7 @@ try {
   await replication.awaitInitialReplication();
   steps.initial = { count: await notes.count().exec(), partiallyUpdated: await doc(3) };
 
+  timings[step] = Date.now() - started; started = Date.now();
   step = 'live: the phone writes, RxDB has it';
   await phone(['INSERT', 500, { text: 'from the phone' }], ['UPDATE', 4, { done: true }]);
   steps.phoneToRxdb = {
@@ -101,6 +115,7 @@ try {
     updated: await until('the partial update in RxDB', async () => (await doc(4))?.done === true && doc(4)),
   };
 
+  timings[step] = Date.now() - started; started = Date.now();
   step = 'live: RxDB writes, the server has it';
   await notes.insert({ id: rid(600), text: 'from RxDB' });
   await (await notes.findOne(rid(1)).exec()).incrementalPatch({ text: 'edited in RxDB' });
@@ -110,6 +125,7 @@ try {
       && { inserted: records[rid(600)], updated: records[rid(1)] };
   });
 
+  timings[step] = Date.now() - started; started = Date.now();
   step = 'deletes both ways';
   await (await notes.findOne(rid(600)).exec()).remove();
   await phone(['DELETE', 500]);
@@ -118,6 +134,7 @@ try {
     inRxdb: await until('the phone delete in RxDB', async () => (await doc(500)) === undefined),
   };
 
+  timings[step] = Date.now() - started; started = Date.now();
   step = 'offline writes, then sync';
   await replication.cancel();
   await notes.bulkInsert([700, 701, 702].map((n) => ({ id: rid(n), text: `offline ${n}` })));
@@ -134,6 +151,7 @@ try {
     inRxdb: await until('the phone write in RxDB', async () => (await doc(5))?.text === 'phone, meanwhile' && doc(5)),
   };
 
+  timings[step] = Date.now() - started; started = Date.now();
   step = 'a conflict reaches the conflict handler';
   await replication.cancel();
   await (await notes.findOne(rid(6)).exec()).incrementalPatch({ text: 'mine' });
@@ -147,11 +165,37 @@ try {
   await replication.awaitInSync();
   await replication.cancel();
 
+  timings[step] = Date.now() - started; started = Date.now();
+  step = 'token refresh: the live stream outlives its first token';
+  const short = mint(3);
+  const expires = tokenExpiry(short) * 1000;
+  let fresh = 0;
+  let stale = 0;
+  const refreshing = () => {
+    if (Date.now() < expires - 1200) {
+      stale += 1;
+      return short;
+    }
+    fresh += 1;
+    return mint(3600);
+  };
+  replication = replicate({ token: refreshing, refreshBeforeSeconds: 1 });
+  await replication.awaitInSync();
+  await sleep(Math.max(0, expires + 300 - Date.now()));
+  await phone(['INSERT', 800, { text: 'after the first token expired' }]);
+  steps.tokenRefresh = {
+    received: await until('a live change after the first token expired', () => doc(800)),
+    shortTokenUses: stale,
+    freshTokens: fresh,
+  };
+  await replication.cancel();
+
   const rxdb = Object.fromEntries((await notes.find().exec()).map((d) => {
     const { _meta, _rev, _attachments, _deleted, ...data } = d.toJSON(true);
     return [d.id, data];
   }));
-  process.stdout.write(JSON.stringify({ steps, rxdb, conflicts, errors }));
+  timings[step] = Date.now() - started;
+  process.stdout.write(JSON.stringify({ steps, rxdb, conflicts, errors, timings }));
   await db.close();
   process.exit(0);
 } catch (error) {
