@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator
-from typing import cast
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -74,6 +74,36 @@ class RecordPushRow:
     )
 
 
+Project = Annotated[str, strawberry.argument(description="The project's code.")]
+Table = Annotated[
+    str, strawberry.argument(description="The table, by name: one replication per table.")
+]
+User = Annotated[
+    str | None,
+    strawberry.argument(description="Whose records (omitted: yours; others' need their grant)."),
+]
+Limit = Annotated[
+    int,
+    strawberry.argument(
+        description="Documents per page, 1 to GATEWAY_MAX_READ_BATCH (1000): RxDB's batchSize."
+    ),
+]
+Checkpoint = Annotated[
+    RecordCheckpointInput | None,
+    strawberry.argument(description="The checkpoint of the last page (none: from the start)."),
+]
+Rows = Annotated[
+    list[RecordPushRow],
+    strawberry.argument(description="The changed documents, at most GATEWAY_MAX_WRITE_BATCH."),
+]
+DeviceId = Annotated[
+    str | None,
+    strawberry.argument(
+        description="The device writing, recorded with its actions (its history, runs, health)."
+    ),
+]
+
+
 @strawberry.type
 class ReplicationQuery:
     @strawberry.field(
@@ -85,11 +115,11 @@ class ReplicationQuery:
     async def pull_records(
         self,
         info: Info,
-        project: str,
-        table: str,
-        limit: int,
-        checkpoint: RecordCheckpointInput | None = None,
-        user: str | None = None,
+        project: Project,
+        table: Table,
+        limit: Limit,
+        checkpoint: Checkpoint = None,
+        user: User = None,
     ) -> RecordDocuments:
         context = info.context
         budget = response_budget()
@@ -122,11 +152,11 @@ class ReplicationMutation:
     async def push_records(
         self,
         info: Info,
-        project: str,
-        table: str,
-        rows: list[RecordPushRow],
-        user: str | None = None,
-        device_id: str | None = None,
+        project: Project,
+        table: Table,
+        rows: Rows,
+        user: User = None,
+        device_id: DeviceId = None,
     ) -> list[JSON]:
         context = info.context
         settings = context.services.settings
@@ -157,9 +187,9 @@ class ReplicationSubscription:
     async def record_changes(
         self,
         info: Info,
-        project: str,
-        table: str,
-        user: str | None = None,
+        project: Project,
+        table: Table,
+        user: User = None,
     ) -> AsyncGenerator[RecordDocuments | None, None]:
         context = info.context
         settings = context.services.settings
