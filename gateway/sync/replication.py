@@ -35,11 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, cast, literal, select, tuple_
+from sqlalchemy import ColumnElement, Text, cast, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
+from gateway.db.dialect import in_values
 from gateway.db.models import Action, Record
 from gateway.errors import BadUserInput, GatewayError, LimitExceeded
 from gateway.sync import exchange
@@ -222,45 +223,65 @@ async def _changed_since(
     and at or below ``upper``, in the order of those changes, and how far the log was gone
     through for them: the last change taken when more remain, else ``upper``. A record whose
     last change is above ``upper`` is left for a later pull, which gives it as it is then."""
-    found: list[Any] = []
+    wanted: list[str] = []
     at = since
     chunk = room + len(taken) + 1
     connection = await session.connection()
     while True:
         rows = (
             await connection.execute(
-                select(Action.xid, Action.id.label("position"), *_RECORD_COLUMNS)
-                .join(Record, and_(*_LAST_CHANGE))
+                select(Action.xid, Action.id, Action.record_id)
                 .where(
                     Action.project_id == scope.project_id,
                     Action.user_id == scope.user,
                     Action.table_id == scope.table.id,
                     tuple_(Action.xid, Action.id) > _at(at),
                     tuple_(Action.xid, Action.id) <= _at(upper),
+                    Action.id == _LAST_CHANGE,
                 )
                 .order_by(Action.xid, Action.id)
                 .limit(chunk)
             )
         ).all()
-        for row in rows:
-            if row.record_id not in taken:
-                if len(found) == room:
-                    return found, at  # full: the next page starts with this record
-                found.append(row)
-            at = Position(row.xid, row.position)
-        if len(rows) < chunk:
-            return found, upper  # the whole log up to the horizon was gone through
+        for xid, action_id, record_id in rows:
+            if record_id not in taken:
+                if len(wanted) == room:
+                    return await _records(session, scope, wanted), at  # full: it comes next
+                wanted.append(record_id)
+            at = Position(xid, action_id)
+        if len(rows) < chunk:  # the whole log up to the horizon was gone through
+            return await _records(session, scope, wanted), upper
 
 
-# An action joined with its record where it is the record's last change (superseded actions
-# never are: they change nothing), through the records' unique index.
+# The last change of an action's record (superseded actions never are one: they change
+# nothing). A subquery per action, not a join: each runs on the records' unique index with all
+# of its columns, where PostgreSQL, planning a join without statistics, scanned the table's
+# records for every action (66 s instead of 0.2 s for 10,000 records).
 _LAST_CHANGE = (
-    Record.table_id == Action.table_id,
-    Record.user_id == Action.user_id,
-    Record.record_id == Action.record_id,
-    Record.project_id == Action.project_id,
-    Record.position == Action.id,
+    select(Record.position)
+    .where(
+        Record.table_id == Action.table_id,
+        Record.user_id == Action.user_id,
+        Record.record_id == Action.record_id,
+        Record.project_id == Action.project_id,
+    )
+    .scalar_subquery()
 )
+
+
+async def _records(session: AsyncSession, scope: TableScope, record_ids: list[str]) -> list[Any]:
+    """The records of ``record_ids`` as they are now, in that order."""
+    if not record_ids:
+        return []
+    connection = await session.connection()
+    found = {}
+    for start in range(0, len(record_ids), 500):  # within SQLite's parameter limit
+        chunk = record_ids[start : start + 500]
+        query = select(*_RECORD_COLUMNS).where(
+            *_of_table(scope), in_values(session, Record.record_id, chunk)
+        )
+        found.update({r.record_id: r for r in (await connection.execute(query)).all()})
+    return [found[r] for r in record_ids]
 
 
 def _page(rows: Sequence[Any], checkpoint: Cursor) -> DocumentPage:
