@@ -76,10 +76,12 @@ async def _prepare(server: GatewayServer) -> str:
     return token
 
 
-async def _server_documents(server: GatewayServer, token: str) -> dict[str, Any]:
-    found = await server.client(token).data(
-        '{ records(project: "rx", table: "notes", first: 500) { edges { node { recordId data '
-        "} } } }"
+async def _server_documents(server: GatewayServer) -> dict[str, Any]:
+    """Alice's records, as an admin sees them (the test ends with alice no longer a member)."""
+    admin = server.client(server.token("root", Role.ADMIN))
+    found = await admin.data(
+        '{ records(project: "rx", table: "notes", user: "alice", first: 500) { edges { node { '
+        "recordId data } } } }"
     )
     return {e["node"]["recordId"]: e["node"]["data"] for e in found["records"]["edges"]}
 
@@ -118,8 +120,13 @@ def test_rxdb_replicates_a_table_both_ways(server: GatewayServer) -> None:
     assert steps["tokenRefresh"]["freshTokens"] >= 1
     assert steps["tokenRefresh"]["received"]["text"] == "after the first token expired"
 
+    # Nothing failed on the way; losing access mid-stream reached the app as a coded error
+    # (the stream's error, then the pulls'), and the client did not crash.
+    assert steps["streamError"]["before"] == 0, result["errors"]
+    assert set(steps["streamError"]["codes"]) == {"FORBIDDEN"}
+
     # In the end RxDB holds exactly the server's records, field for field.
-    server_docs = asyncio.run(_server_documents(server, token))
+    server_docs = asyncio.run(_server_documents(server))
     rxdb = {k: {f: v for f, v in d.items() if f != "id"} for k, d in result["rxdb"].items()}
     assert rxdb == server_docs
     assert server_docs[rid(6)] == {"text": "theirs + mine", "done": False}

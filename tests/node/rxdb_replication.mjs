@@ -20,11 +20,11 @@ let clock = Date.now();
 const rid = (n) => n.toString(16).padStart(32, '0');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// A token of alice's that expires in `seconds`, signed as the gateway under test signs them.
-function mint(seconds) {
+// A token that expires in `seconds`, signed as the gateway under test signs them.
+function mint(seconds, sub = 'alice', role = 'patient') {
   const part = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
-  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub: 'alice', role: 'patient', iat: now, exp: now + seconds })}`;
+  const body = `${part({ alg: 'HS256', typ: 'JWT' })}.${part({ sub, role, iat: now, exp: now + seconds })}`;
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
 
@@ -95,7 +95,11 @@ function replicate(options = {}) {
     deviceId: 'rxdb', replicationIdentifier: 'notes', retryTime: 200, waitForLeadership: false,
     ...options,
   });
-  replication.error$.subscribe((error) => errors.push(String(error?.message ?? error)));
+  // The codes of the gateway's errors in RxDB's (RC_PULL, RC_PUSH, ...), else its message.
+  replication.error$.subscribe((error) => {
+    const codes = (error?.parameters?.errors ?? []).map((e) => e?.extensions?.code).filter(Boolean);
+    errors.push(...(codes.length ? codes : [String(error?.message ?? error)]));
+  });
   return replication;
 }
 
@@ -194,6 +198,22 @@ try {
     const { _meta, _rev, _attachments, _deleted, ...data } = d.toJSON(true);
     return [d.id, data];
   }));
+
+  timings[step] = Date.now() - started; started = Date.now();
+  step = 'an error on the live stream reaches error$, and the client goes on';
+  replication = replicate();
+  await replication.awaitInSync();
+  const unexpected = errors.length;
+  const admin = { Authorization: `Bearer ${mint(60, 'root', 'admin')}`, 'Content-Type': 'application/json' };
+  await fetch(url, {
+    method: 'POST', headers: admin,
+    body: JSON.stringify({ query: `mutation { removeProjectMember(project: "${project}", user: "alice") }` }),
+  });
+  steps.streamError = {
+    before: unexpected,
+    codes: await until('FORBIDDEN in error$', () => errors.includes('FORBIDDEN') && errors.slice(unexpected)),
+  };
+  await replication.cancel();
   timings[step] = Date.now() - started;
   process.stdout.write(JSON.stringify({ steps, rxdb, conflicts, errors, timings }));
   await db.close();
