@@ -219,6 +219,19 @@ async def test_push_writes_what_fits_and_returns_the_conflicts(db: Database) -> 
     assert [(a.action.value, a.record_id) for a in batch.actions] == [("INSERT", rid(2))]
 
 
+async def test_concurrent_pushes_from_one_state_conflict(db: Database) -> None:
+    """Two clients push edits of the same version at once: one is written, the other gets
+    the first one's document as a conflict (the records are locked while compared)."""
+    await push(db, PushRow(None, note(1, text="v1")))
+    base = note(1, text="v1")
+    edits = [note(1, text=f"client {c}") for c in "ab"]
+    results = await asyncio.gather(*(push(db, PushRow(base, edit)) for edit in edits))
+    assert sorted(len(r) for r in results) == [0, 1]
+    winner = edits[results.index([])]
+    assert results[1 - results.index([])] == [winner]
+    assert (await server(db))[rid(1)] == winner
+
+
 async def test_a_refused_document_refuses_the_push(db: Database) -> None:
     await push(db, PushRow(None, note(1, text="one")))
     before = (await server(db), await count_actions(db))
