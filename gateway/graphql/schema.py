@@ -25,6 +25,11 @@ from gateway.graphql.projects import ProjectMutation, ProjectQuery
 from gateway.graphql.push import PushMutation
 from gateway.graphql.quick import QuickOperations
 from gateway.graphql.records import RecordQuery
+from gateway.graphql.replication import (
+    ReplicationMutation,
+    ReplicationQuery,
+    ReplicationSubscription,
+)
 from gateway.graphql.runs import SyncRunMutation, SyncRunQuery, SyncRunSubscription
 from gateway.graphql.scalars import SCALARS
 from gateway.graphql.status import SyncStatusQuery, SyncStatusSubscription
@@ -39,6 +44,7 @@ class Query(
     ProjectQuery,
     ActionQuery,
     RecordQuery,
+    ReplicationQuery,
     DeviceQuery,
     CaseQuery,
     HistoryQuery,
@@ -55,6 +61,7 @@ class Mutation(
     AccessMutation,
     ProjectMutation,
     ActionMutation,
+    ReplicationMutation,
     PushMutation,
     DeviceMutation,
     HistoryMutation,
@@ -67,6 +74,7 @@ class Mutation(
 @strawberry.type
 class Subscription(
     ActionSubscription,
+    ReplicationSubscription,
     DeviceSubscription,
     SystemSubscription,
     SyncStatusSubscription,

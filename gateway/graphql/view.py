@@ -678,9 +678,15 @@ _cached_operations = functools.lru_cache(maxsize=MAX_CACHED_OPERATIONS)(_parse_o
 
 
 def _payload_token(params: Mapping[str, Any] | None) -> str | None:
+    """The token of a ``connection_init`` payload: ``{"Authorization": "Bearer ..."}``, or
+    the same inside ``headers`` (``{"headers": {"Authorization": ...}}``, what RxDB's GraphQL
+    replication and other clients that forward their HTTP headers send)."""
     if not isinstance(params, Mapping):
         return None
-    for key, value in params.items():
-        if isinstance(value, str) and key.lower() in ("authorization", "x-auth-token"):
-            return bearer_token(value)
+    for found in (params, params.get("headers")):
+        if not isinstance(found, Mapping):
+            continue
+        for key, value in found.items():
+            if isinstance(value, str) and key.lower() in ("authorization", "x-auth-token"):
+                return bearer_token(value)
     return None

@@ -9,6 +9,9 @@
   (registry, health), ``history`` (sync events, summary, services), ``pending`` (delivered
   progress, counts), ``cases`` (cases pending sync, case status);
 - ``conflicts`` (detection in the writer) and ``conflict_review`` (listing, resolving);
+- ``replication`` (whole documents per table, RxDB's pull with a checkpoint and push with the
+  assumed master state, over the same log, records and writer) and ``documents`` (a record as
+  a document, and what a pushed document changes);
 - ``status`` (the sync status report), ``runs/`` (syncs and sync runs);
 - ``events`` (what commits announce), ``keyset`` (Relay cursors), ``text`` (length checks).
 

@@ -143,6 +143,21 @@ async def highest_possible(session: AsyncSession) -> Position:
     return await horizon(session)
 
 
+# The oldest transaction still running anywhere on the server (or the next id, when none is).
+_PG_OLDEST_RUNNING = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+
+
+async def lowest_possible(session: AsyncSession) -> Position:
+    """A bound no later horizon falls below, for a reader that starts "now" and must not pass
+    over anything a horizon taken a moment later would not yet have reached (a horizon may
+    step back a little, see ``highest_possible``). PostgreSQL: the snapshot's ``xmin``, since
+    every xid below it has ended and every later ``xip`` entry or ``xmax`` is at or above it.
+    SQLite: the horizon itself, which never steps back."""
+    if session.get_bind().dialect.name == "postgresql":
+        return Position(int((await session.execute(_PG_OLDEST_RUNNING)).scalar_one()), 0)
+    return await horizon(session)
+
+
 async def horizon(session: AsyncSession) -> Position:
     if session.get_bind().dialect.name == "postgresql":
         return Position(int((await session.execute(_PG_HORIZON)).scalar_one()), 0)

@@ -108,6 +108,13 @@ async def written(world: World, caller: Caller) -> dict[str, Any]:
     return {"user": caller.target, "actions": [action]}
 
 
+async def pushed(world: World, caller: Caller) -> dict[str, Any]:
+    """A new document, as RxDB pushes one."""
+    row = {"assumedMasterState": None, "newDocumentState": {"id": f"{world.next():032x}",
+           "text": "x", "_deleted": False}}  # fmt: skip
+    return {"user": caller.target, "rows": [row]}
+
+
 async def alices_sync(world: World, _: Caller) -> dict[str, Any]:
     return {"id": world.alice_sync}
 
@@ -179,6 +186,12 @@ QUERIES: dict[str, Row] = {
     "records": Row(
         'query($user: String) { records(project: "clinic", table: "notes", user: $user) '
         "{ edges { cursor } } }",
+        DATA,
+        target,
+    ),
+    "pullRecords": Row(
+        'query($user: String) { pullRecords(project: "clinic", table: "notes", limit: 10, '
+        "user: $user) { checkpoint { cursor } } }",
         DATA,
         target,
     ),
@@ -274,6 +287,12 @@ MUTATIONS: dict[str, Row] = {
         'mutation { removeProjectMember(project: "clinic", user: "zoe") }', ADMINS
     ),
     "writeActions": Row(WRITE, DATA, written),
+    "pushRecords": Row(
+        'mutation($user: String, $rows: [RecordPushRow!]!) { pushRecords(project: "clinic", '
+        'table: "notes", rows: $rows, user: $user) }',
+        DATA,
+        pushed,
+    ),
     "registerPush": Row(
         'mutation($user: String) { registerPush(project: "clinic", fcmToken: "t", '
         'deviceId: "tab", user: $user) { deviceId } }',
@@ -338,6 +357,12 @@ SUBSCRIPTIONS: dict[str, Row] = {
     "databaseActions": Row(
         'subscription($user: String) { databaseActions(project: "clinic", user: $user) '
         "{ hasMore } }",
+        DATA,
+        target,
+    ),
+    "recordChanges": Row(
+        'subscription($user: String) { recordChanges(project: "clinic", table: "notes", '
+        "user: $user) { resync } }",
         DATA,
         target,
     ),

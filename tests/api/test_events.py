@@ -35,6 +35,7 @@ ANNOUNCES: dict[str, frozenset[str]] = {
     "unregisterPush": NONE,
     "createSync": NONE,  # a sync without runs: run feeds show runs
     "writeActions": frozenset({ACTIONS, STATUS}),
+    "pushRecords": frozenset({ACTIONS, STATUS}),  # its documents are written as actions
     "reportDevice": frozenset({STATUS}),
     "acknowledgeProgress": frozenset({STATUS}),
     "recordSyncEvent": frozenset({STATUS}),

@@ -15,7 +15,12 @@ records, the write progress) and ``batch`` (the transaction, retries, the run, t
 announcements). Import from the package.
 """
 
-from gateway.sync.writer.batch import write_actions, write_in_transaction
+from gateway.sync.writer.batch import (
+    changes_of,
+    in_write_transaction,
+    write_actions,
+    write_in_transaction,
+)
 from gateway.sync.writer.model import NO_DEVICE, WriteMark, WriteOutcome, WriteRequest
 from gateway.sync.writer.store import write_progress
 
@@ -24,6 +29,8 @@ __all__ = [
     "WriteMark",
     "WriteOutcome",
     "WriteRequest",
+    "changes_of",
+    "in_write_transaction",
     "write_actions",
     "write_in_transaction",
     "write_progress",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +50,7 @@ from gateway.sync.writer.store import (
 
 logger = logging.getLogger("gateway")
 _ATTEMPTS = 3
+_T = TypeVar("_T")
 
 
 # Refusals of a batch that make it a FAILED run of the device's sync (other errors mean the
@@ -84,7 +85,7 @@ async def write_actions(
     return outcome
 
 
-def _changes(request: WriteRequest, outcome: WriteOutcome) -> Changes:
+def changes_of(request: WriteRequest, outcome: WriteOutcome) -> Changes:
     """What a written batch announces: its new actions, its run, its project's status."""
     changes = Changes(statuses=[request.project])
     if outcome.accepted:
@@ -111,14 +112,30 @@ async def _write(
         )
     if request.device_id is not None:
         exchange.check_text("deviceId", request.device_id)
+
+    async def work(session: AsyncSession) -> tuple[WriteOutcome, Changes]:
+        outcome = await write_in_transaction(session, principal, request, limits)
+        return outcome, changes_of(request, outcome)
+
+    return await in_write_transaction(db, work, events)
+
+
+async def in_write_transaction(
+    db: Database,
+    work: Callable[[AsyncSession], Awaitable[tuple[_T, Changes]]],
+    events: Events = NO_EVENTS,
+) -> tuple[_T, Changes]:
+    """``work`` in one write transaction, its ``Changes`` staged before the commit (the caller
+    announces them as committed). Run again, from the start in a new transaction, when it
+    collided with a concurrent batch or lost its connection: ``work`` must do all of its
+    reads inside (``write_in_transaction`` does)."""
     collisions = lost = 0
     while True:
         try:
             async with db.transaction() as session:
-                outcome = await write_in_transaction(session, principal, request, limits)
-                changes = _changes(request, outcome)
+                result, changes = await work(session)
                 await events.staged(session, changes)
-            return outcome, changes
+            return result, changes
         except WrittenSince as exc:
             collisions += 1  # rolled back: once more, as a younger transaction
             if collisions == _ATTEMPTS:
