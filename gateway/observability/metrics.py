@@ -25,7 +25,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from gateway.observability.fleet import FleetState, read_fleet
 from gateway.settings import Settings
@@ -35,6 +42,10 @@ if TYPE_CHECKING:
     from gateway.db import Database
 
 logger = logging.getLogger("gateway.metrics")
+
+# Without a ``_created`` twin for every counter and histogram series (a process-wide switch of
+# prometheus-client): Prometheus does not use them, and they would double what each scrape holds.
+disable_created_metrics()
 
 UNNAMED = "unnamed"
 OTHER = "other"
