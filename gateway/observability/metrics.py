@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -57,6 +57,7 @@ _CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _OPERATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # Subscriptions last as long as a client stays: seconds to days.
 _SUBSCRIPTION_BUCKETS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
+_MAX_CHILDREN = 4096  # operations' label children kept at hand (names a client invents are not)
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -212,6 +213,8 @@ class Metrics:
             registry=r,
         )
         self._lag_sampled_at = 0.0
+        self._children: dict[tuple[str | None, str, bool], tuple[Any, Any]] = {}
+        self._statuses: dict[int, Any] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Metrics:
@@ -229,14 +232,25 @@ class Metrics:
     ) -> None:
         """One operation ended (``seconds`` None for a subscription, counted by
         ``subscription_ended``), with the codes of the errors it returned."""
-        label = self.names.label(name)
         failed = False
         for code in codes:
             failed = True
             self.errors.labels(code_label(code)).inc()
-        self.operations.labels(label, kind, "error" if failed else "ok").inc()
+        key = (name, kind, failed)
+        children = self._children.get(key)
+        if children is None:
+            # ``labels`` takes a lock and builds a key each time: the children are kept
+            # (bounded as the names are, since names beyond the limit share ``other``).
+            label = self.names.label(name)
+            children = (
+                self.operations.labels(label, kind, "error" if failed else "ok"),
+                self.operation_seconds.labels(label, kind),
+            )
+            if len(self._children) < _MAX_CHILDREN:
+                self._children[key] = children
+        children[0].inc()
         if seconds is not None:
-            self.operation_seconds.labels(label, kind).observe(seconds)
+            children[1].observe(seconds)
 
     def subscription_started(self, fields: Iterable[str]) -> None:
         for name in fields:
@@ -274,7 +288,10 @@ class Metrics:
         self.push_deliveries.labels(outcome).inc()
 
     def response(self, status: int) -> None:
-        self.http_responses.labels(str(status)).inc()
+        child = self._statuses.get(status)
+        if child is None:  # statuses are few (the server's own)
+            child = self._statuses[status] = self.http_responses.labels(str(status))
+        child.inc()
 
     # Read when scraped
 
