@@ -252,6 +252,10 @@ class Metrics:
         if seconds is not None:
             children[1].observe(seconds)
 
+    def refused(self, code: str) -> None:
+        """A request refused before any operation ran (its error still has a code)."""
+        self.errors.labels(code_label(code)).inc()
+
     def subscription_started(self, fields: Iterable[str]) -> None:
         for name in fields:
             self.subscriptions.labels(name).inc()

@@ -66,11 +66,9 @@ class Observe:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             }
             if record.kind is not None:
-                fields |= {
-                    "operation": record.name,
-                    "type": record.kind,
-                    "outcome": ",".join(dict.fromkeys(record.codes)) or "ok",
-                }
+                fields |= {"operation": record.name, "type": record.kind}
+            if record.kind is not None or record.codes:
+                fields["outcome"] = ",".join(dict.fromkeys(record.codes)) or "ok"
             access_log.info("http request", extra={"fields": fields})
             current_operation.reset(record_token)
             current_request_id.reset(id_token)

@@ -31,7 +31,7 @@ from strawberry.types import ExecutionResult
 
 from gateway.graphql.caching import MAX_CACHED_OPERATIONS, cacheable
 from gateway.graphql.context import Context
-from gateway.graphql.http import HttpRefusal
+from gateway.graphql.http import Exchange, HttpRefusal
 from gateway.graphql.validation import too_many_tokens
 from gateway.graphql.view import GatewayGraphQL
 from gateway.observability.metrics import UNKNOWN, Metrics
@@ -108,6 +108,17 @@ def error_codes(result: Any) -> list[str]:
 class ObservedGraphQL(GatewayGraphQL):
     """The gateway's view with each HTTP operation counted (``Metrics``) and recorded for the
     access log."""
+
+    async def _read_request(self, request: Request, exchange: Exchange) -> None:
+        """The view's, with its refusals (before any GraphQL runs) counted by code."""
+        try:
+            await super()._read_request(request, exchange)
+        except HttpRefusal as refusal:
+            request.app.state.services.metrics.refused(refusal.code)
+            record = current_operation.get()
+            if record is not None:
+                record.codes = [refusal.code]
+            raise
 
     async def execute_single(
         self,

@@ -23,6 +23,7 @@ from tests.support.live import (
     write_notes,
 )
 
+JSON = {"Content-Type": "application/json"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -75,6 +76,9 @@ async def test_metrics_count_real_traffic(server: GatewayServer) -> None:
     error = await alice.error("query Bad { me { nope } }")  # refused by Strawberry's pipeline
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     await alice.data("query Third { me { id } }")  # past the two names: counted as other
+    async with httpx.AsyncClient(base_url=server.base_url) as http:  # refused before GraphQL
+        refused = await http.post("/graphql", content=b"{not json", headers=JSON)
+    assert refused.status_code == 400
 
     token = server.token("alice", Role.PATIENT)
     async with (
@@ -112,7 +116,8 @@ async def test_metrics_count_real_traffic(server: GatewayServer) -> None:
     # make_project's and write_notes' mutations have no name.
     assert value(found, ops, operation="unnamed", type="mutation", outcome="ok") >= 4
     assert value(found, ops, operation="unnamed", type="subscription", outcome="ok") == 1
-    assert value(found, "gateway_graphql_errors_total", code="BAD_USER_INPUT") == 1
+    assert value(found, "gateway_graphql_errors_total", code="BAD_USER_INPUT") == 2
+    assert value(found, "gateway_http_responses_total", status="400") == 1
     durations = "gateway_graphql_operation_duration_seconds_count"
     assert value(found, durations, operation="Me", type="query") == 3
     assert value(found, "gateway_graphql_subscription_duration_seconds_count", operation="unnamed")
