@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -147,14 +148,23 @@ async def _count_delivery(db: Database, metrics: Metrics, batch: ReadBatch, live
     if not live or not metrics.lag_sample_due():
         return
     newest = max(a.position for a in batch.actions)
-    try:
-        async with db.lookup() as session:
-            stored = await session.scalar(select(Action.stored_at).where(Action.id == newest))
-    except Exception:  # a measure only: the stream goes on
-        logger.debug("could not measure a delivery's lag", exc_info=True)
-        return
+    # Shielded: a stream ended meanwhile (the client left) must not cut the lookup short, which
+    # would leave its connection out of the pool.
+    stored = await asyncio.shield(_stored_at(db, newest))
     if stored is not None:
         metrics.lag(stored)
+
+
+async def _stored_at(db: Database, position: int) -> datetime | None:
+    try:
+        async with db.lookup() as session:
+            found: datetime | None = await session.scalar(
+                select(Action.stored_at).where(Action.id == position)
+            )
+            return found
+    except Exception:  # a measure only: the stream goes on
+        logger.debug("could not measure a delivery's lag", exc_info=True)
+        return None
 
 
 class LiveRun:
