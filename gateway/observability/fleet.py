@@ -15,9 +15,9 @@ from gateway.sync.devices import DeviceStatus, HealthRules, device_health
 from gateway.sync.horizon import horizon, oldest_transaction
 from gateway.sync.runs.model import SyncRunStatus
 
-# How many transaction ids the read horizon is behind the next one to be assigned: 0 when no
-# transaction holds readers back, growing while one stays open and others commit.
-_PG_NEXT_XID = text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+# One past the latest completed transaction, in the horizon's snapshot: the horizon is there
+# unless a transaction still running holds it back, and falls behind as others complete.
+_PG_COMPLETED = text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
 
 
 @dataclass(slots=True)
@@ -49,8 +49,8 @@ async def read_fleet(db: Database, rules: HealthRules) -> FleetState:
     if db.backend == "postgresql":
         async with db.snapshot() as session:
             upper = await horizon(session)
-            next_xid = int((await session.execute(_PG_NEXT_XID)).scalar_one())
-            state.horizon_lag_xids = max(0, next_xid - upper.xid)
+            completed = int((await session.execute(_PG_COMPLETED)).scalar_one())
+            state.horizon_lag_xids = max(0, completed - upper.xid)
             oldest = await oldest_transaction(session)
         if oldest is not None and oldest.age_seconds is not None:
             state.oldest_transaction_seconds = oldest.age_seconds

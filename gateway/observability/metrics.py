@@ -197,8 +197,9 @@ class Metrics:
         self.runs = Gauge("gateway_sync_runs", "Sync runs kept, by status", ("status",), registry=r)
         self.horizon_lag = Gauge(
             "gateway_read_horizon_lag_transactions",
-            "Transaction ids between the read horizon and the next one (PostgreSQL; 0 on "
-            "SQLite): grows while an open transaction holds readers back",
+            "Transactions completed beyond the read horizon, whose actions readers cannot see "
+            "yet (PostgreSQL; 0 on SQLite): grows while an open transaction holds the horizon "
+            "back and others commit",
             registry=r,
         )
         self.oldest_transaction = Gauge(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -154,3 +155,28 @@ def test_operation_names_are_bounded() -> None:
     names = OperationNames(2)
     labels = [names.label(n) for n in ("A", "B", "C", "A", None, "x" * 500, "B")]
     assert labels == ["A", "B", OTHER, "A", UNNAMED, OTHER, "B"]
+
+
+async def test_a_transaction_left_open_shows_in_the_horizon_gauges(
+    server: GatewayServer, backend: str
+) -> None:
+    # (a sweep of sync runs may be running at a scrape: it is a transaction too)
+    before = await until(server, lambda s: value(s, "gateway_oldest_transaction_age_seconds") == 0)
+    assert value(before, "gateway_read_horizon_lag_transactions") == 0
+    if backend == "sqlite":
+        return  # nothing holds SQLite's readers back: the gauges stay 0
+    url = server.settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    holder, other = await asyncpg.connect(url), await asyncpg.connect(url)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT pg_current_xact_id()")  # it has an xid: it can write
+            await other.execute("SELECT pg_current_xact_id()")  # a transaction completes after
+            found = await until(
+                server, lambda s: value(s, "gateway_oldest_transaction_age_seconds") > 0
+            )
+            assert value(found, "gateway_read_horizon_lag_transactions") >= 1
+    finally:
+        await holder.close()
+        await other.close()
+    after = await until(server, lambda s: value(s, "gateway_oldest_transaction_age_seconds") == 0)
+    assert value(after, "gateway_read_horizon_lag_transactions") == 0
