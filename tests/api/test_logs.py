@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import re
 import socket
@@ -20,8 +19,6 @@ import websockets
 
 from gateway.auth.principal import Role
 from gateway.auth.tokens import TokenService
-from gateway.observability.logs import JsonFormatter, RequestIdFilter, TextFormatter
-from gateway.observability.request_id import current_request_id
 from tests.support import GatewayServer, settings_for
 
 GATEWAY = str(Path(sys.executable).with_name("gateway"))
@@ -172,22 +169,6 @@ async def test_production_logs_are_json_lines_with_request_ids_and_no_secrets(
     # Never a token, a header or record data.
     for secret in (admin, alice, RECORD_SECRET, "Bearer", SECRET):
         assert secret not in output
-
-
-def test_development_lines_are_readable() -> None:
-    record = logging.LogRecord(
-        "gateway.access", logging.INFO, __file__, 1, "http request", (), None
-    )
-    record.fields = {"status": 200, "operation": "Me"}
-    token = current_request_id.set("rid-1")
-    try:
-        RequestIdFilter().filter(record)
-    finally:
-        current_request_id.reset(token)
-    text = TextFormatter().format(record)
-    assert text.endswith("INFO  gateway.access [rid-1] http request status=200 operation=Me")
-    as_json = json.loads(JsonFormatter().format(record))
-    assert (as_json["request_id"], as_json["status"]) == ("rid-1", 200)
 
 
 @pytest.fixture
