@@ -144,7 +144,12 @@ async def test_production_logs_are_json_lines_with_request_ids_and_no_secrets(
             bad = await graphql(http, alice, "query Oops { me { nope } }", "req-bad-1")
             assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
         await websocket_operations(f"ws://127.0.0.1:{port}/graphql", alice, "req-ws-1")
-        await asyncio.sleep(0.2)  # the operation's line is written as its stream closes
+        # The connection's line comes last, once its handler and operations have ended.
+        async with asyncio.timeout(15):
+            while not ('"req-ws-1"' in lines[-1] and "websocket closed" in lines[-1]):
+                line = (await proc.stderr.readline()).decode()
+                assert line, f"gateway exited early:\n{''.join(lines)}"
+                lines.append(line)
     finally:
         proc.terminate()
         _, rest = await proc.communicate()
