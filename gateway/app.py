@@ -19,9 +19,12 @@ from gateway.dashboard import dashboard_routes
 from gateway.db.migrate import current_revision, head_revision, upgrade
 from gateway.graphql.persisted import PersistedQueries
 from gateway.graphql.schema import build_schema
-from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH, GatewayGraphQL
+from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH
 from gateway.http_limits import RateLimiter, TransportLimits
 from gateway.http_security import OriginPolicy, SecurityHeaders, cors
+from gateway.observability.middleware import Observe
+from gateway.observability.operations import ObservedGraphQL
+from gateway.observability.scrape import metrics_routes
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.sync.horizon import oldest_transaction
@@ -51,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     origins = OriginPolicy.from_settings(settings)
     # One limiter for HTTP requests and WebSocket operations: a caller's budget is shared.
     limiter = RateLimiter.from_settings(settings)
-    graphql = GatewayGraphQL(
+    graphql = ObservedGraphQL(
         build_schema(settings),
         graphiql=settings.graphiql_enabled,
         origins=origins,
@@ -73,6 +76,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ]
     if settings.dashboard:
         routes += dashboard_routes()
+    if settings.metrics:
+        routes += metrics_routes()
     app = GatewayApp(settings, origins, routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.rate_limiter = limiter
@@ -97,7 +102,9 @@ class GatewayApp(Starlette):
             max_body_bytes=self.settings.max_body_bytes,
             body_timeout_seconds=self.settings.body_timeout_seconds,
         )
-        return SecurityHeaders(cors(limits, self.origins), self.settings)
+        secured = SecurityHeaders(cors(limits, self.origins), self.settings)
+        # Outermost: the request id and the access log cover every answer, refusals included.
+        return Observe(secured, self.state.services.metrics)
 
 
 async def healthz(_: Request) -> Response:

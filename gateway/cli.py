@@ -89,6 +89,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from gateway.app import create_app
     from gateway.memory import tune_for_serving
+    from gateway.observability.logs import logging_config
 
     updates: dict[str, object] = {}
     if args.host:
@@ -115,7 +116,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             flush=True,
         )
     server = uvicorn.Server(
-        uvicorn_config(app, host=settings.host, port=settings.port, log_level=args.log_level)
+        uvicorn_config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            # JSON lines in production, with request ids; the gateway's own access log.
+            log_config=logging_config(settings, args.log_level),
+            access_log=False,
+        )
     )
     tune_for_serving()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on

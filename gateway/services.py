@@ -19,6 +19,7 @@ from gateway.live.announce import Announcer, announcer_for
 from gateway.live.hub import Hub
 from gateway.live.runs import RunFeeds
 from gateway.live.status import StatusFeeds
+from gateway.observability.metrics import Metrics
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 from gateway.sync.devices import HealthRules
@@ -40,6 +41,7 @@ class Services:
     status_feeds: StatusFeeds
     run_feeds: RunFeeds
     run_sweeper: RunSweeper = field(init=False)  # announces through these services
+    metrics: Metrics = field(default_factory=Metrics)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -63,7 +65,10 @@ class Services:
                 settings.live_poll_seconds,
             ),
             run_feeds=RunFeeds(db, hub, settings.live_poll_seconds),
+            metrics=Metrics.from_settings(settings),
         )
+        if services.push is not None:
+            services.push.on_outcome = services.metrics.push_outcome
         services.run_sweeper = RunSweeper(
             db, services, settings.sync_run_timeout_seconds, settings.sync_run_retention_days
         )
@@ -76,6 +81,7 @@ class Services:
             await self.announcer.announce_status(project)
         except Exception:
             logger.exception("could not announce a status change of %s", project)
+            self.metrics.publish_failed("status")
 
     async def access_changed(self, project_id: int) -> None:
         """Who may see what changed in a project (a grant, a membership): its live
@@ -85,6 +91,7 @@ class Services:
             await self.announcer.announce_access(project_id)
         except Exception:
             logger.exception("could not announce an access change in project %s", project_id)
+            self.metrics.publish_failed("access")
 
     async def runs_changed(self, runs: Iterable[RunInfo]) -> None:
         """Runs changed (committed): wake their live subscribers on every replica. Best effort,
@@ -97,6 +104,7 @@ class Services:
                 await self.announcer.announce_runs(project_id, run_ids)
             except Exception:
                 logger.exception("could not announce changed sync runs of %s", project_id)
+                self.metrics.publish_failed("runs")
 
     async def actions_written(
         self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
@@ -109,6 +117,7 @@ class Services:
             # The batch is committed: a lost wake-up only delays readers until their next
             # re-read, while failing here would tell the device its write failed.
             logger.exception("could not announce a committed batch")
+            self.metrics.publish_failed("actions")
         if self.push is not None:
             self.push.written(project_id, user, table_ids, device_id)
 
@@ -118,6 +127,7 @@ class Services:
         changes.staged = await self.announcer.stage(session, changes)
 
     async def committed(self, changes: Changes) -> None:
+        self.metrics.written(sum(w.count for w in changes.written))
         if not changes.staged:
             await announce_each(self, changes)
             return

@@ -22,6 +22,11 @@ class SettingsError(ValueError):
     """The settings cannot run the gateway as asked (e.g. production without a JWT key)."""
 
 
+class LogFormat(StrEnum):
+    JSON = "json"  # one JSON object per line (for log collectors)
+    TEXT = "text"  # readable lines
+
+
 class PushMode(StrEnum):
     OFF = "off"
     WEBHOOK = "webhook"  # POST SenSeeAct's message to GATEWAY_PUSH_ENDPOINT
@@ -185,6 +190,33 @@ class Settings(BaseSettings):
         default=50.0, ge=0, description="requests per user or anonymous address; 0: no limit"
     )
     rate_limit_burst: int = Field(default=200, gt=0, description="requests above the rate")
+
+    # Operating (gateway/observability/).
+    metrics: bool = Field(default=True, description="Prometheus metrics at GET /metrics")
+    metrics_token: str | None = Field(
+        default=None,
+        description="if set, /metrics answers only scrapes sending 'Authorization: Bearer <it>'",
+    )
+    metrics_cache_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="the gauges read from the database (devices, runs, the read horizon) are "
+        "read at most this often, however often /metrics is scraped",
+    )
+    metrics_max_operation_names: int = Field(
+        default=100,
+        ge=0,
+        description="distinct operation names labelled in metrics; later ones count as 'other'",
+    )
+    metrics_lag_sample_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="the write-to-delivery lag is measured at most this often per replica "
+        "(one indexed lookup each)",
+    )
+    log_format: LogFormat | None = Field(
+        default=None, description="json or text; unset: json in production, text in development"
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -34,7 +34,9 @@ class Database:
     ) -> None:
         self.url = normalize_database_url(url)
         self.backend = "sqlite" if self.url.startswith("sqlite") else "postgresql"
-        options: dict[str, Any] = {"echo": echo}
+        # A statement's parameters (record data, tokens' users) stay out of its errors' text,
+        # which the server logs.
+        options: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.backend == "postgresql":
             options |= {
                 # No ping round trips (BEGIN, a query, ROLLBACK) before each checkout: a

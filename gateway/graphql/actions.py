@@ -595,6 +595,7 @@ class ActionSubscription:
             run_timeout_seconds=settings.sync_run_timeout_seconds,
             events=context.services,
             max_bytes=settings.max_response_bytes,
+            metrics=context.services.metrics,
         )
         # Closed with this generator, at once: the stream's end completes the device's run.
         with context.subscription_slot():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection
@@ -35,6 +37,7 @@ from gateway.graphql.scalars import SCALARS
 from gateway.graphql.status import SyncStatusQuery, SyncStatusSubscription
 from gateway.graphql.system import SystemSubscription
 from gateway.graphql.validation import Validation
+from gateway.observability.operations import observed_stream
 from gateway.settings import Settings
 
 
@@ -92,6 +95,19 @@ class GatewaySchema(strawberry.Schema):
     ) -> None:
         """Refused requests are the client's business; failures of the gateway are logged by
         ``ErrorCodes`` when it masks them, on every transport."""
+
+    async def stream(self, query: str | None, *args: Any, **kwargs: Any) -> Any:
+        """Strawberry's, counted and logged once per operation: both WebSocket protocols run
+        every operation through here (see ``gateway/observability/operations.py``)."""
+        source = await super().stream(query, *args, **kwargs)
+        subscription = self._schema.subscription_type
+        return observed_stream(
+            source,
+            query,
+            kwargs.get("operation_name"),
+            kwargs.get("context_value"),
+            subscription.fields if subscription is not None else (),
+        )
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

@@ -22,13 +22,18 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import select
 
 from gateway.auth.principal import Principal
 from gateway.db import Database
+from gateway.db.models import Action
 from gateway.errors import Conflict, GatewayError, NotFound
 from gateway.live.guard import check_token, token_seconds
 from gateway.live.hub import Hub
 from gateway.live.watch import log_watches
+from gateway.observability.metrics import Metrics
 from gateway.sync import exchange
 from gateway.sync.events import NO_EVENTS, Events
 from gateway.sync.reader import (
@@ -57,10 +62,12 @@ async def stream_actions(
     run_timeout_seconds: float = 3600.0,
     events: Events = NO_EVENTS,
     max_bytes: int | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncGenerator[ReadBatch, None]:
     """``max_bytes``: the record data one message may carry (batches end early to fit). A
     device's stream announces its run's changes, and a status change after each batch it
-    delivered."""
+    delivered. ``metrics`` count what it delivers and, once it was caught up, how long after
+    their write (sampled)."""
     scope = await resolve_scope(db, principal, request)
     if not scope.project_has_tables:
         raise NotFound(
@@ -73,6 +80,7 @@ async def stream_actions(
     progress = dict(request.progress)
     next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
     error: Exception | None = None
+    caught_up = False  # delivered batches are then fresh writes: their lag is the fan-out's
     # Every read goes through the access rule: a change of access wakes the stream (the hub,
     # and the project's watch when that wake-up was lost), and the token's expiry ends it.
     watches = log_watches(hub, db, poll_seconds)
@@ -107,6 +115,8 @@ async def stream_actions(
                     delivered = bool(batch.actions)
                     if delivered:
                         yield batch
+                        if metrics is not None:
+                            await _count_delivery(db, metrics, batch, caught_up)
                     del batch  # an idle stream holds nothing of what it sent
                     if run is not None:
                         await run.save()
@@ -114,6 +124,7 @@ async def stream_actions(
                         await events.status_changed(request.project)  # what is pending moved
                     if more:
                         continue
+                    caught_up = True
                     if seen is not None:  # no tables selected: nothing will ever come
                         watch.parked(seen)
                     # No timer of its own for lost wake-ups nor for its run's refresh (the
@@ -128,6 +139,32 @@ async def stream_actions(
         if run is not None:
             # Shielded: a second cancellation (shutdown) must not cut the run's ending short.
             await asyncio.shield(run.finish(error))
+
+
+async def _count_delivery(db: Database, metrics: Metrics, batch: ReadBatch, live: bool) -> None:
+    """Count a delivered batch; now and then, for a stream that was caught up, measure how
+    long after its write its newest action went out (the log keeps when it stored each)."""
+    metrics.delivered(len(batch.actions))
+    if not live or not metrics.lag_sample_due():
+        return
+    newest = max(a.position for a in batch.actions)
+    # Shielded: a stream ended meanwhile (the client left) must not cut the lookup short, which
+    # would leave its connection out of the pool.
+    stored = await asyncio.shield(_stored_at(db, newest))
+    if stored is not None:
+        metrics.lag(stored)
+
+
+async def _stored_at(db: Database, position: int) -> datetime | None:
+    try:
+        async with db.lookup() as session:
+            found: datetime | None = await session.scalar(
+                select(Action.stored_at).where(Action.id == position)
+            )
+            return found
+    except Exception:  # a measure only: the stream goes on
+        logger.debug("could not measure a delivery's lag", exc_info=True)
+        return None
 
 
 class LiveRun:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -63,6 +63,8 @@ class PushDispatcher:
         self._pending: set[tuple[int, str, str, str]] = set()  # project, user, device, table
         self._tasks: set[asyncio.Task[None]] = set()
         self._worker: asyncio.Task[None] | None = None
+        # Told each push's outcome (sent, unregistered, rejected; failed after every retry).
+        self.on_outcome: Callable[[str], None] = lambda _: None
 
     def written(
         self, project_id: int, user: str, table_ids: Collection[int], device_id: str | None
@@ -123,6 +125,8 @@ class PushDispatcher:
         self._pending.discard(key)  # what is written from now on gets its own message
         for attempt in range(1, self._max_attempts + 1):
             outcome = await self._transport.send(message)
+            if outcome is not Delivery.RETRY:
+                self.on_outcome(outcome.value)
             if outcome is Delivery.SENT:
                 return
             if outcome is Delivery.UNREGISTERED:
@@ -135,6 +139,7 @@ class PushDispatcher:
                 return
             if attempt < self._max_attempts:
                 await asyncio.sleep(self._retry_base * 2 ** (attempt - 1))
+        self.on_outcome("failed")
         logger.warning("push to device %s failed %d times; giving up", key[2], self._max_attempts)
 
 

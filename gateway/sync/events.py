@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class Written:
-    """New actions of ``user`` in these tables (written by ``device_id``, if any)."""
+    """New actions of ``user`` in these tables (written by ``device_id``, if any); ``count``:
+    how many (for the gateway's metrics)."""
 
     project_id: int
     user: str
     table_ids: frozenset[int]
     device_id: str | None
+    count: int = 0
 
 
 @dataclass(slots=True)

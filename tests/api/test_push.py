@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
@@ -57,6 +59,18 @@ async def alice_with_devices(server: GatewayServer) -> GraphQLHttp:
     bob = server.client(server.token("bob", Role.PATIENT))
     await bob.data(REGISTER, token="tok-bob", device="bob-phone")
     return alice
+
+
+async def push_outcomes(server: GatewayServer) -> dict[str, float]:
+    """What /metrics counts of pushes, by outcome."""
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        text = (await http.get("/metrics")).text
+    return {
+        s.labels["outcome"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "gateway_push_deliveries_total"
+    }
 
 
 def pushes(receiver: PushReceiver) -> list[tuple[str, str]]:
@@ -111,7 +125,9 @@ async def test_failed_sends_are_retried_with_backoff(
         await write_notes(alice, [1], device="tablet")
         await receiver.wait_for(lambda r: len(r.messages()) >= 3)
         await asyncio.sleep(0.5)
+        outcomes = await push_outcomes(server)
     assert pushes(receiver) == [("tok-phone", "notes")] * 3  # 503, 503, then delivered
+    assert outcomes == {"sent": 1}  # the retries are not outcomes
 
 
 async def test_a_token_the_receiver_does_not_know_is_forgotten(
@@ -125,6 +141,8 @@ async def test_a_token_the_receiver_does_not_know_is_forgotten(
         await write_notes(alice, [1], device="tablet")
         await receiver.wait_for(lambda r: len(r.messages()) >= 2)
         await asyncio.sleep(0.3)
+        outcomes = await push_outcomes(server)
+    assert outcomes == {"sent": 1, "unregistered": 1}
     async with db.session() as session:
         devices = sorted((await session.scalars(select(PushRegistration.device_id))).all())
     assert devices == ["bob-phone", "laptop"]

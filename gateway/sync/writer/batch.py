@@ -90,7 +90,13 @@ def changes_of(request: WriteRequest, outcome: WriteOutcome) -> Changes:
     changes = Changes(statuses=[request.project])
     if outcome.accepted:
         changes.written.append(
-            Written(outcome.project_id, outcome.user, outcome.table_ids, request.device_id)
+            Written(
+                outcome.project_id,
+                outcome.user,
+                outcome.table_ids,
+                request.device_id,
+                count=len(outcome.accepted),
+            )
         )
     if outcome.run is not None:
         changes.runs.append(outcome.run)
