@@ -22,7 +22,7 @@ from gateway.live.status import StatusFeeds
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 from gateway.sync.devices import HealthRules
-from gateway.sync.events import Changes, announce_each
+from gateway.sync.events import Changes
 from gateway.sync.runs import RunInfo, RunSweeper
 
 logger = logging.getLogger("gateway")
@@ -54,7 +54,7 @@ class Services:
             tokens=TokenService(settings),
             users=UserRegistry(db),
             hub=hub,
-            announcer=announcer_for(db, hub),
+            announcer=announcer_for(db, hub, settings.bus, settings.bus_coalesce_ms / 1000),
             push=dispatcher_for(db, settings),
             status_feeds=StatusFeeds(
                 db,
@@ -118,9 +118,13 @@ class Services:
         changes.staged = await self.announcer.stage(session, changes)
 
     async def committed(self, changes: Changes) -> None:
+        """After the commit: what ``staged`` could not send, as one message (the NATS bus,
+        SQLite, or a staging that failed), best effort; then push, from this replica only."""
         if not changes.staged:
-            await announce_each(self, changes)
-            return
+            try:
+                await self.announcer.publish(changes)
+            except Exception:
+                logger.exception("could not announce a commit")
         if self.push is not None:
             for w in changes.written:
                 self.push.written(w.project_id, w.user, w.table_ids, w.device_id)
