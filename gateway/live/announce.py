@@ -79,6 +79,8 @@ class LocalAnnouncer:
             self.hub.wake_runs(run.project_id, [run.id])
         for project in changes.statuses:
             self.hub.wake_status(project)
+        for project_id in changes.access:
+            self.hub.wake_access(project_id)
 
     async def start(self) -> None:
         return None

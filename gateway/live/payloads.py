@@ -54,7 +54,8 @@ def payloads(changes: Changes) -> list[str]:
     for run in changes.runs:
         runs[run.project_id].add(run.id)
     found += [payload for project, ids in runs.items() for payload in encode_runs(project, ids)]
-    return found + [encode_status(project) for project in changes.statuses]
+    found += [encode_status(project) for project in changes.statuses]
+    return found + [encode_access(project_id) for project_id in changes.access]
 
 
 def kind(payload: str) -> str:

@@ -30,7 +30,7 @@ from gateway.live.guard import check_token, token_seconds
 from gateway.live.hub import Hub
 from gateway.live.watch import log_watches
 from gateway.sync import exchange
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.reader import (
     LiveScope,
     ReadBatch,
@@ -147,9 +147,11 @@ class LiveRun:
         done = read_exchange(principal, scope.project_id, scope.user, request)
         async with self._db.transaction() as session:
             run = await exchange.live_started(session, done, full_sync=not request.progress)
+            changes = Changes(runs=[run])
+            await self.events.staged(session, changes)
         self.run_id = run.id  # at once after the commit: from here on it will be ended
         self._refresh_at = time.monotonic() + self._refresh
-        await self.events.runs_changed([run])
+        await self.events.committed(changes)
 
     def read(self, counters: Counters) -> None:
         for name, value in counters.given().items():
@@ -177,12 +179,14 @@ class LiveRun:
         try:
             async with self._db.transaction() as session:
                 run = await update_run(session, self.run_id, self._counters(), add=True)
+                changes = Changes(runs=[run])
+                await self.events.staged(session, changes)
         except Conflict:  # canceled or timed out meanwhile: the stream goes on without it
             self.run_id = None
             return
         self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
         self._refresh_at = time.monotonic() + self._refresh
-        await self.events.runs_changed([run])
+        await self.events.committed(changes)
 
     async def finish(self, error: Exception | None) -> None:
         """COMPLETED with what it read last, or FAILED with the error that ended the stream.
@@ -201,12 +205,14 @@ class LiveRun:
                 else:  # the details are in the log, not for every dashboard to read
                     message = "the live stream ended with an internal error"
                     run = await fail_run(session, run_id, GatewayError.code, message)
+                changes = Changes(runs=[run])
+                await self.events.staged(session, changes)
         except Conflict:  # canceled or timed out meanwhile
             return
         except Exception:
             logger.exception("could not end the live sync run %s", run_id)
             return
-        await self.events.runs_changed([run])
+        await self.events.committed(changes)
 
     def _counters(self) -> Counters:
         return Counters(**self._unsaved)

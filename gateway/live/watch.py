@@ -43,9 +43,10 @@ from gateway.live.feeds import SharedFeeds
 from gateway.live.guard import jittered
 from gateway.live.hub import Hub
 from gateway.sync.cursor import Position
-from gateway.sync.events import Events
+from gateway.sync.events import Changes, Events
 from gateway.sync.horizon import horizon
-from gateway.sync.runs import SyncRunStatus, runs_by_id
+from gateway.sync.runs import SyncRunStatus
+from gateway.sync.runs.loading import load_runs
 from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.live")
@@ -156,6 +157,7 @@ class LogWatch:
             return
         ids = list(due)
         touched: set[int] = set()
+        events = next(iter(due.values())).events  # the gateway's: every stream's is
         async with self._db.transaction() as session:
             now = utcnow()
             for i in range(0, len(ids), _RUNS_PER_UPDATE):
@@ -169,11 +171,11 @@ class LogWatch:
                     .returning(SyncRun.id)
                 )
                 touched.update((await session.scalars(statement)).all())
+            changes = Changes(runs=await load_runs(session, sorted(touched)) if touched else [])
+            await events.staged(session, changes)
         for run_id, run in due.items():
             run.touched(run_id in touched)
-        if touched:
-            events = next(iter(due.values())).events  # the gateway's: every stream's is
-            await events.runs_changed(await runs_by_id(self._db, touched))
+        await events.committed(changes)
 
 
 # PostgreSQL: one index seek per user on the log's (project, user, xid, id) index, whatever the

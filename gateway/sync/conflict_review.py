@@ -27,7 +27,7 @@ from gateway.errors import Conflict, NotFound
 from gateway.sync import keyset
 from gateway.sync.actions import ActionType, IncomingAction
 from gateway.sync.conflicts import ConflictKind, ConflictStatus, Version
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events, Written
 from gateway.sync.projects import require_project
 from gateway.sync.tables import ConflictPolicy
 from gateway.sync.writer import WriteOutcome, WriteRequest, write_in_transaction
@@ -153,9 +153,13 @@ async def resolve_conflict(
         row.resolved_by = principal.user_id
         row.resolved_at = utcnow()
         info = _info(project, row, table.name)
-    if outcome is not None and outcome.accepted:
-        await events.actions_written(outcome.project_id, outcome.user, outcome.table_ids, None)
-    await events.status_changed(project)
+        changes = Changes(statuses=[project])
+        if outcome is not None and outcome.accepted:
+            changes.written.append(
+                Written(outcome.project_id, outcome.user, outcome.table_ids, None)
+            )
+        await events.staged(session, changes)
+    await events.committed(changes)
     return info
 
 
