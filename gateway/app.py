@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from gateway.dashboard import dashboard_routes
 from gateway.db.migrate import current_revision, head_revision, upgrade
+from gateway.drain import Drain
 from gateway.graphql.schema import build_schema
 from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH, GatewayGraphQL
 from gateway.http_limits import RateLimiter, TransportLimits
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = GatewayApp(settings, origins, routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.rate_limiter = limiter
+    app.state.drain = Drain(settings.drain_grace_seconds)  # begun by SIGTERM (gateway serve)
     return app
 
 
@@ -95,7 +97,7 @@ class GatewayApp(Starlette):
             max_body_bytes=self.settings.max_body_bytes,
             body_timeout_seconds=self.settings.body_timeout_seconds,
         )
-        return SecurityHeaders(cors(limits, self.origins), self.settings)
+        return self.state.drain.guard(SecurityHeaders(cors(limits, self.origins), self.settings))
 
 
 async def healthz(_: Request) -> Response:
@@ -108,6 +110,8 @@ async def readyz(request: Request) -> Response:
     PostgreSQL, ``oldestTransaction`` names the transaction of the gateway's database that has
     held readers back the longest, if one is open; it never changes the status code."""
     services: Services = request.app.state.services
+    if request.app.state.drain.draining:  # shutting down: send new clients elsewhere
+        return JSONResponse({"status": "draining"}, status_code=503)
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             revision = await current_revision(services.db)

@@ -85,9 +85,9 @@ def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
 
     from gateway.app import create_app
+    from gateway.drain import DrainingServer
     from gateway.memory import tune_for_serving
 
     updates: dict[str, object] = {}
@@ -114,8 +114,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             f"Admin token (12 h), send as 'Authorization: Bearer <token>':\n{token}",
             flush=True,
         )
-    server = uvicorn.Server(
-        uvicorn_config(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    server = DrainingServer(  # SIGTERM drains (see gateway/drain.py)
+        uvicorn_config(app, host=settings.host, port=settings.port, log_level=args.log_level),
+        app.state.drain,
     )
     tune_for_serving()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on

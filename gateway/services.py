@@ -23,6 +23,7 @@ from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 from gateway.sync.devices import HealthRules
 from gateway.sync.events import Changes
+from gateway.sync.replicas import ReplicaHeartbeat, new_replica_id
 from gateway.sync.runs import RunInfo, RunSweeper
 
 logger = logging.getLogger("gateway")
@@ -39,7 +40,9 @@ class Services:
     push: PushDispatcher | None
     status_feeds: StatusFeeds
     run_feeds: RunFeeds
+    replica_id: str
     run_sweeper: RunSweeper = field(init=False)  # announces through these services
+    heartbeat: ReplicaHeartbeat = field(init=False)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -63,9 +66,17 @@ class Services:
                 settings.live_poll_seconds,
             ),
             run_feeds=RunFeeds(db, hub, settings.live_poll_seconds),
+            replica_id=new_replica_id(),
         )
         services.run_sweeper = RunSweeper(
             db, services, settings.sync_run_timeout_seconds, settings.sync_run_retention_days
+        )
+        services.heartbeat = ReplicaHeartbeat(
+            db,
+            services,
+            services.replica_id,
+            beat_seconds=settings.replica_beat_seconds,
+            lost_seconds=settings.replica_lost_seconds,
         )
         return services
 
@@ -134,8 +145,10 @@ class Services:
         if self.push is not None:
             await self.push.start()
         self.run_sweeper.start()
+        await self.heartbeat.start()
 
     async def stop(self) -> None:
+        await self.heartbeat.stop()
         await self.run_sweeper.stop()
         if self.push is not None:
             await self.push.stop()

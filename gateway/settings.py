@@ -125,6 +125,24 @@ class Settings(BaseSettings):
         default=30.0, ge=0, description="finished runs are deleted this long after; 0 keeps them"
     )
 
+    # Replicas (gateway/sync/replicas.py) and their graceful drain (gateway/drain.py).
+    drain_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="after SIGTERM, /readyz answers 503 at once while requests are still "
+        "served this long (for load balancers to notice); then WebSockets close with 1001 "
+        "(going away) and the process ends once in-flight requests finished",
+    )
+    replica_beat_seconds: float = Field(
+        default=5.0, gt=0, description="each replica records its heartbeat this often"
+    )
+    replica_lost_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="a replica without a heartbeat for this long is lost: the others fail "
+        "its live sync runs with REPLICA_LOST",
+    )
+
     # Push wake-ups for sleeping devices.
     push_mode: PushMode = PushMode.OFF
     push_endpoint: str | None = Field(

@@ -419,6 +419,7 @@ class ActionSubscription:
             run_timeout_seconds=settings.sync_run_timeout_seconds,
             events=context.services,
             max_bytes=settings.max_response_bytes,
+            replica_id=context.services.replica_id,
         )
         # Closed with this generator, at once: the stream's end completes the device's run.
         with context.subscription_slot():

@@ -39,6 +39,7 @@ from gateway.sync.reader import (
     read_exchange,
     resolve_scope,
 )
+from gateway.sync.replicas import hold_run
 from gateway.sync.runs import COUNTER_NAMES, Counters, complete_run, fail_run, update_run
 
 logger = logging.getLogger("gateway.live")
@@ -57,10 +58,12 @@ async def stream_actions(
     run_timeout_seconds: float = 3600.0,
     events: Events = NO_EVENTS,
     max_bytes: int | None = None,
+    replica_id: str | None = None,
 ) -> AsyncGenerator[ReadBatch, None]:
     """``max_bytes``: the record data one message may carry (batches end early to fit). A
     device's stream announces its run's changes, and a status change after each batch it
-    delivered."""
+    delivered. ``replica_id``: the replica streaming it, recorded in its run (see
+    gateway/replicas.py)."""
     scope = await resolve_scope(db, principal, request)
     if not scope.project_has_tables:
         raise NotFound(
@@ -69,7 +72,7 @@ async def stream_actions(
         )
     run = None
     if request.device_id is not None:
-        run = LiveRun(db, run_timeout_seconds / REFRESHES_PER_TIMEOUT, events)
+        run = LiveRun(db, run_timeout_seconds / REFRESHES_PER_TIMEOUT, events, replica_id)
     progress = dict(request.progress)
     next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
     error: Exception | None = None
@@ -135,8 +138,15 @@ class LiveRun:
     a small transaction of their own, after the batch was handed on (``save``); while idle, the
     project's watch touches it with the other runs due (``touched``)."""
 
-    def __init__(self, db: Database, refresh_seconds: float, events: Events) -> None:
+    def __init__(
+        self,
+        db: Database,
+        refresh_seconds: float,
+        events: Events,
+        replica_id: str | None = None,
+    ) -> None:
         self._db, self._refresh, self.events = db, refresh_seconds, events
+        self._replica_id = replica_id  # who holds it: failed with REPLICA_LOST if it dies
         self.run_id: int | None = None  # None before it starts and once it ended
         self._refresh_at = 0.0
         self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
@@ -147,6 +157,8 @@ class LiveRun:
         done = read_exchange(principal, scope.project_id, scope.user, request)
         async with self._db.transaction() as session:
             run = await exchange.live_started(session, done, full_sync=not request.progress)
+            if self._replica_id is not None:
+                await hold_run(session, run.id, self._replica_id)
             changes = Changes(runs=[run])
             await self.events.staged(session, changes)
         self.run_id = run.id  # at once after the commit: from here on it will be ended

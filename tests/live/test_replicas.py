@@ -56,6 +56,16 @@ async def replica(
     database_url: str, tmp_path: Path, bus: str = "postgres", **env_settings: str
 ) -> AsyncIterator[GatewayServer]:
     """``gateway serve`` in its own process; waits until it is ready."""
+    async with replica_process(database_url, tmp_path, bus, **env_settings) as (server, _):
+        yield server
+
+
+@asynccontextmanager
+async def replica_process(
+    database_url: str, tmp_path: Path, bus: str = "postgres", **env_settings: str
+) -> AsyncIterator[tuple[GatewayServer, asyncio.subprocess.Process]]:
+    """``gateway serve`` in its own process, and the process; waits until it is ready.
+    ``env_settings``: more settings, by name without the GATEWAY_ prefix."""
     port = free_port()
     env = (
         {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
@@ -85,9 +95,10 @@ async def replica(
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.1)
-        yield server
+        yield server, proc
     finally:
-        proc.terminate()
+        if proc.returncode is None:
+            proc.kill()  # a test that wanted it drained has waited for it
         await proc.wait()
 
 
