@@ -2,7 +2,8 @@
 coalescing wake-ups (``GATEWAY_BUS_COALESCE_MS``), on PostgreSQL.
 
 Each writer sends ``writeActions`` batches of one action, one after the other, all for the same
-user; ``--subscribers`` subscriptions of that user (on one connection each) receive them. For
+user; ``--subscribers`` subscriptions of that user (on one connection each, without a deviceId,
+so that a wake-up costs a read and nothing else) receive them. For
 each window (0: every message wakes the subscribers at once) a fresh gateway (``gateway serve``
 in a subprocess) on a fresh database measures:
 
@@ -105,7 +106,9 @@ async def measure(database_url: str, window_ms: float, options: argparse.Namespa
         subscribers = []
         for n in range(options.subscribers):
             ws = await connect(gateway.ws_url, writer)
-            await start(ws, "1", {"project": PROJECT, "user": USER, "deviceId": f"reader-{n}"})
+            # Without a deviceId: a wake-up costs the subscriber one read and nothing else (a
+            # device's stream also records its run and status after each batch it receives).
+            await start(ws, "1", {"project": PROJECT, "user": USER})
             subscribers.append(Subscriber(ws, watch_times=n == 0))
         await asyncio.sleep(1.0)  # subscribed and caught up (an empty log)
         sent: dict[str, float] = {}

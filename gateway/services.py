@@ -124,8 +124,9 @@ class Services:
             self.push.written(project_id, user, table_ids, device_id)
 
     async def staged(self, session: AsyncSession, changes: Changes) -> None:
-        """On PostgreSQL the write's NOTIFYs join its transaction: not best effort like the
-        others, but one statement, and they cannot announce what was rolled back."""
+        """On the PostgreSQL bus the commit's one NOTIFY joins its transaction: not best
+        effort like the others, but one statement, and it cannot announce what was rolled
+        back."""
         changes.staged = await self.announcer.stage(session, changes)
 
     async def committed(self, changes: Changes) -> None:

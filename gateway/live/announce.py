@@ -31,6 +31,12 @@ __all__ = ["CHANNEL", "LISTENER_NAME", "Announcer", "BusAnnouncer", "LocalAnnoun
 class Announcer(Protocol):
     hub: Hub
 
+    @property
+    def publish_failures(self) -> int:
+        """Messages the bus could not send (for /metrics): each costs its readers a delay
+        (up to GATEWAY_LIVE_POLL_SECONDS), never data."""
+        ...
+
     async def announce(self, project_id: int, user: str, table_ids: Collection[int]) -> None: ...
 
     async def announce_status(self, project: str) -> None: ...
@@ -54,6 +60,8 @@ class Announcer(Protocol):
 
 
 class LocalAnnouncer:
+    publish_failures = 0  # nothing to send: the hub is in this process
+
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 

@@ -1,6 +1,6 @@
 """One safety re-read per project, for all of its caught-up live streams.
 
-Wake-ups (``Hub.wake``) may be lost: a NOTIFY dropped, a LISTEN connection down. Instead of
+Wake-ups (``Hub.wake``) may be lost: a bus message dropped, a bus connection down. Instead of
 every caught-up ``databaseActions`` stream re-reading the log on its own every
 ``poll_seconds``, one ``LogWatch`` per project looks, in one snapshot, whether anything became
 readable since it last looked, and wakes only the streams of the users and tables concerned
@@ -18,7 +18,7 @@ nothing new costs it one read, never an action: it reads from its own cursor.
 The same check watches access (a project's ``open`` flag, its members, its grants): when that
 changed since the previous check, the project's streams and dashboards are woken, and a stream
 re-reads through the access rule, ending with FORBIDDEN if it must. So a lost access
-announcement also costs at most ``poll_seconds``. ``Hub.wake_all`` (after the LISTEN connection
+announcement also costs at most ``poll_seconds``. ``Hub.wake_all`` (after the bus connection
 came back) asks every watch to check at once instead of waking every stream.
 
 A device's stream is a WORKING run of its sync that must be touched before the sweeper times it
