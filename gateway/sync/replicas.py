@@ -86,13 +86,12 @@ async def fail_lost_replicas(
         await session.execute(delete(Replica).where(in_values(session, Replica.id, lost), *silent))
         await events.staged(session, changes)
     await events.committed(changes)
-    for replica in lost:
-        logger.warning(
-            "replica %s stopped beating; failed %d of its live runs (%s)",
-            replica,
-            sum(1 for _ in changes.runs),
-            REPLICA_LOST,
-        )
+    logger.warning(
+        "replicas stopped beating: %s; %d of their live runs failed (%s)",
+        ", ".join(lost),
+        len(changes.runs),
+        REPLICA_LOST,
+    )
     return lost
 
 
