@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from gateway.dashboard import dashboard_routes
 from gateway.db.migrate import current_revision, head_revision, upgrade
+from gateway.drain import Drain
 from gateway.graphql.persisted import PersistedQueries
 from gateway.graphql.schema import build_schema
 from gateway.graphql.view import IDE_ASSETS_DIR, IDE_ASSETS_PATH
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = GatewayApp(settings, origins, routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.rate_limiter = limiter
+    app.state.drain = Drain(settings.drain_grace_seconds)  # begun by SIGTERM (gateway serve)
     return app
 
 
@@ -103,8 +105,9 @@ class GatewayApp(Starlette):
             body_timeout_seconds=self.settings.body_timeout_seconds,
         )
         secured = SecurityHeaders(cors(limits, self.origins), self.settings)
-        # Outermost: the request id and the access log cover every answer, refusals included.
-        return Observe(secured, self.state.services.metrics)
+        # Outermost: the request id and the access log cover every answer, refusals included
+        # (a draining replica's too).
+        return Observe(self.state.drain.guard(secured), self.state.services.metrics)
 
 
 async def healthz(_: Request) -> Response:
@@ -117,6 +120,8 @@ async def readyz(request: Request) -> Response:
     PostgreSQL, ``oldestTransaction`` names the transaction of the gateway's database that has
     held readers back the longest, if one is open; it never changes the status code."""
     services: Services = request.app.state.services
+    if request.app.state.drain.draining:  # shutting down: send new clients elsewhere
+        return JSONResponse({"status": "draining"}, status_code=503)
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             revision = await current_revision(services.db)

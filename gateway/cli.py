@@ -85,9 +85,9 @@ def uvicorn_config(app: Any, **options: Any) -> uvicorn.Config:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
 
     from gateway.app import create_app
+    from gateway.drain import DrainingServer
     from gateway.memory import tune_for_serving
     from gateway.observability.logs import logging_config
 
@@ -115,7 +115,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             f"Admin token (12 h), send as 'Authorization: Bearer <token>':\n{token}",
             flush=True,
         )
-    server = uvicorn.Server(
+    server = DrainingServer(  # SIGTERM drains (see gateway/drain.py)
         uvicorn_config(
             app,
             host=settings.host,
@@ -124,7 +124,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             # JSON lines in production, with request ids; the gateway's own access log.
             log_config=logging_config(settings, args.log_level),
             access_log=False,
-        )
+        ),
+        app.state.drain,
     )
     tune_for_serving()
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it stopped on

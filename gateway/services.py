@@ -23,7 +23,8 @@ from gateway.observability.metrics import Metrics
 from gateway.push.dispatcher import PushDispatcher, dispatcher_for
 from gateway.settings import Settings
 from gateway.sync.devices import HealthRules
-from gateway.sync.events import Changes, announce_each
+from gateway.sync.events import Changes
+from gateway.sync.replicas import ReplicaHeartbeat, new_replica_id
 from gateway.sync.runs import RunInfo, RunSweeper
 
 logger = logging.getLogger("gateway")
@@ -40,8 +41,10 @@ class Services:
     push: PushDispatcher | None
     status_feeds: StatusFeeds
     run_feeds: RunFeeds
+    replica_id: str
     run_sweeper: RunSweeper = field(init=False)  # announces through these services
     metrics: Metrics = field(default_factory=Metrics)
+    heartbeat: ReplicaHeartbeat = field(init=False)
 
     @classmethod
     def create(cls, settings: Settings) -> Services:
@@ -56,7 +59,7 @@ class Services:
             tokens=TokenService(settings),
             users=UserRegistry(db),
             hub=hub,
-            announcer=announcer_for(db, hub),
+            announcer=announcer_for(db, hub, settings.bus, settings.bus_coalesce_ms / 1000),
             push=dispatcher_for(db, settings),
             status_feeds=StatusFeeds(
                 db,
@@ -66,11 +69,19 @@ class Services:
             ),
             run_feeds=RunFeeds(db, hub, settings.live_poll_seconds),
             metrics=Metrics.from_settings(settings),
+            replica_id=new_replica_id(),
         )
         if services.push is not None:
             services.push.on_outcome = services.metrics.push_outcome
         services.run_sweeper = RunSweeper(
             db, services, settings.sync_run_timeout_seconds, settings.sync_run_retention_days
+        )
+        services.heartbeat = ReplicaHeartbeat(
+            db,
+            services,
+            services.replica_id,
+            beat_seconds=settings.replica_beat_seconds,
+            lost_seconds=settings.replica_lost_seconds,
         )
         return services
 
@@ -122,15 +133,28 @@ class Services:
             self.push.written(project_id, user, table_ids, device_id)
 
     async def staged(self, session: AsyncSession, changes: Changes) -> None:
-        """On PostgreSQL the write's NOTIFYs join its transaction: not best effort like the
-        others, but one statement, and they cannot announce what was rolled back."""
+        """On the PostgreSQL bus the commit's one NOTIFY joins its transaction: not best
+        effort like the others, but one statement, and it cannot announce what was rolled
+        back."""
         changes.staged = await self.announcer.stage(session, changes)
 
     async def committed(self, changes: Changes) -> None:
+        """After the commit: what ``staged`` could not send, as one message (the NATS bus,
+        SQLite, or a staging that failed), best effort; then push, from this replica only."""
         self.metrics.written(sum(w.count for w in changes.written))
         if not changes.staged:
-            await announce_each(self, changes)
-            return
+            try:
+                await self.announcer.publish(changes)
+            except Exception:
+                logger.exception("could not announce a commit")
+                for kind, what in (
+                    ("actions", changes.written),
+                    ("runs", changes.runs),
+                    ("status", changes.statuses),
+                    ("access", changes.access),
+                ):
+                    if what:
+                        self.metrics.publish_failed(kind)
         if self.push is not None:
             for w in changes.written:
                 self.push.written(w.project_id, w.user, w.table_ids, w.device_id)
@@ -140,8 +164,10 @@ class Services:
         if self.push is not None:
             await self.push.start()
         self.run_sweeper.start()
+        await self.heartbeat.start()
 
     async def stop(self) -> None:
+        await self.heartbeat.stop()
         await self.run_sweeper.stop()
         if self.push is not None:
             await self.push.stop()

@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         description="each project re-checks for what its caught-up subscriptions may have "
         "missed (a lost wake-up, a changed access) at least this often",
     )
+    bus: str = Field(
+        default="postgres",
+        description="how replicas wake each other's subscribers: postgres (LISTEN/NOTIFY on "
+        "the database) or a NATS URL (nats://host:4222); wake-ups only, the log stays in the "
+        "database, so a lost message costs a delay (up to GATEWAY_LIVE_POLL_SECONDS)",
+    )
+    bus_coalesce_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="wake-ups arriving within this many milliseconds of one another wake a "
+        "subscriber once; 0: each one at once",
+    )
     max_subscriptions_per_connection: int = Field(default=50, gt=0)
     live_history_seconds: float = Field(
         default=60.0, ge=0, description="a subscription adds at most one GET per this interval"
@@ -129,6 +141,24 @@ class Settings(BaseSettings):
     )
     sync_run_retention_days: float = Field(
         default=30.0, ge=0, description="finished runs are deleted this long after; 0 keeps them"
+    )
+
+    # Replicas (gateway/sync/replicas.py) and their graceful drain (gateway/drain.py).
+    drain_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="after SIGTERM, /readyz answers 503 at once while requests are still "
+        "served this long (for load balancers to notice); then WebSockets close with 1001 "
+        "(going away) and the process ends once in-flight requests finished",
+    )
+    replica_beat_seconds: float = Field(
+        default=5.0, gt=0, description="each replica records its heartbeat this often"
+    )
+    replica_lost_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="a replica without a heartbeat for this long is lost: the others fail "
+        "its live sync runs with REPLICA_LOST",
     )
 
     # Push wake-ups for sleeping devices.
@@ -226,6 +256,16 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             return tuple(normalize_origin(str(v)) for v in value if str(v).strip())
         return value
+
+    @field_validator("bus")
+    @classmethod
+    def _known_bus(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == "postgres":
+            return "postgres"
+        if value.startswith(("nats://", "tls://")) and urlsplit(value).hostname:
+            return value
+        raise ValueError("GATEWAY_BUS must be 'postgres' or a NATS URL such as nats://host:4222")
 
     @model_validator(mode="after")
     def _no_credentials_for_everyone(self) -> Settings:

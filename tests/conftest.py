@@ -7,7 +7,8 @@ emptied before each test, which is several times cheaper than creating and migra
 
 PostgreSQL comes from GATEWAY_TEST_POSTGRES_URL (default: postgresql://postgres@127.0.0.1:5432/
 postgres). When it is unreachable its tests skip with the reason, except under CI=true, where
-they fail: CI must not pass by skipping half the suite.
+they fail: CI must not pass by skipping half the suite. NATS (the other bus between replicas)
+comes from GATEWAY_TEST_NATS_URL (default nats://127.0.0.1:4222), skipped or failed alike.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -31,8 +33,10 @@ from tests.support import GatewayServer, settings_for
 POSTGRES_URL = os.environ.get(
     "GATEWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+NATS_URL = os.environ.get("GATEWAY_TEST_NATS_URL", "nats://127.0.0.1:4222")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _postgres_problem: list[str] = []
+_nats_problem: list[str] = []
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -58,6 +62,34 @@ def postgres_server() -> str:
         _postgres_problem.append(reason)
         pytest.skip(f"SKIPPING POSTGRESQL TESTS: {reason}")
     return POSTGRES_URL
+
+
+async def _nats_answers(url: str) -> None:
+    """A NATS server greets every new connection with INFO."""
+    parts = urlsplit(url)
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(parts.hostname, parts.port or 4222), 5
+    )
+    try:
+        greeting = await asyncio.wait_for(reader.readline(), 5)
+        if not greeting.startswith(b"INFO "):
+            raise ConnectionError(f"not a NATS server: {greeting[:40]!r}")
+    finally:
+        writer.close()
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> str:
+    """The NATS server the NATS-bus tests use (skipped loudly when unreachable, failed in CI)."""
+    try:
+        asyncio.run(_nats_answers(NATS_URL))
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        reason = f"NATS at {NATS_URL} is unreachable ({exc!r})"
+        if IN_CI:
+            pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
+        _nats_problem.append(reason)
+        pytest.skip(f"SKIPPING NATS TESTS: {reason}")
+    return NATS_URL
 
 
 @pytest.fixture
@@ -200,3 +232,5 @@ def admin_token(server: GatewayServer) -> str:
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     for reason in _postgres_problem:
         terminalreporter.write_sep("!", f"POSTGRESQL TESTS SKIPPED: {reason}", red=True, bold=True)
+    for reason in sorted(set(_nats_problem)):
+        terminalreporter.write_sep("!", f"NATS TESTS SKIPPED: {reason}", red=True, bold=True)

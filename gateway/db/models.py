@@ -383,3 +383,16 @@ class SyncRun(SQLModel, table=True):
     trigger_ui_detail: str | None = Field(default=None, sa_type=Text)
     canceled: bool = False
     current_step: str | None = Field(default=None, max_length=200)
+    # The replica streaming a live subscription's run (None: any other run): failed with
+    # REPLICA_LOST when that replica stops beating (gateway/replicas.py).
+    replica_id: str | None = Field(default=None, max_length=64, index=True)
+
+
+class Replica(SQLModel, table=True):
+    """A running gateway process and its last heartbeat (gateway/replicas.py)."""
+
+    __tablename__ = "replicas"
+
+    id: str = Field(primary_key=True, max_length=64)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    beat_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -596,6 +596,7 @@ class ActionSubscription:
             events=context.services,
             max_bytes=settings.max_response_bytes,
             metrics=context.services.metrics,
+            replica_id=context.services.replica_id,
         )
         # Closed with this generator, at once: the stream's end completes the device's run.
         with context.subscription_slot():

@@ -149,7 +149,7 @@ class Hub:
                 waiter.event.set()
 
     def wake_all(self) -> None:
-        """After a wake-up may have been lost (the LISTEN connection dropped). Action streams
+        """After a wake-up may have been lost (the bus connection dropped). Action streams
         are not woken one by one: their projects' watches look for what they missed."""
         registries = (self._watches, self._status, self._runs, self._access)
         for waiters in (w for registry in registries for w in registry.values()):

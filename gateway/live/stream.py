@@ -35,7 +35,7 @@ from gateway.live.hub import Hub
 from gateway.live.watch import log_watches
 from gateway.observability.metrics import Metrics
 from gateway.sync import exchange
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.reader import (
     LiveScope,
     ReadBatch,
@@ -44,6 +44,7 @@ from gateway.sync.reader import (
     read_exchange,
     resolve_scope,
 )
+from gateway.sync.replicas import hold_run
 from gateway.sync.runs import COUNTER_NAMES, Counters, complete_run, fail_run, update_run
 
 logger = logging.getLogger("gateway.live")
@@ -63,11 +64,13 @@ async def stream_actions(
     events: Events = NO_EVENTS,
     max_bytes: int | None = None,
     metrics: Metrics | None = None,
+    replica_id: str | None = None,
 ) -> AsyncGenerator[ReadBatch, None]:
     """``max_bytes``: the record data one message may carry (batches end early to fit). A
     device's stream announces its run's changes, and a status change after each batch it
     delivered. ``metrics`` count what it delivers and, once it was caught up, how long after
-    their write (sampled)."""
+    their write (sampled). ``replica_id``: the replica streaming it, recorded in its run (see
+    gateway/sync/replicas.py)."""
     scope = await resolve_scope(db, principal, request)
     if not scope.project_has_tables:
         raise NotFound(
@@ -76,7 +79,7 @@ async def stream_actions(
         )
     run = None
     if request.device_id is not None:
-        run = LiveRun(db, run_timeout_seconds / REFRESHES_PER_TIMEOUT, events)
+        run = LiveRun(db, run_timeout_seconds / REFRESHES_PER_TIMEOUT, events, replica_id)
     progress = dict(request.progress)
     next_history = 0.0  # a stream adds at most one GET to the history per ``history_seconds``
     error: Exception | None = None
@@ -172,8 +175,15 @@ class LiveRun:
     a small transaction of their own, after the batch was handed on (``save``); while idle, the
     project's watch touches it with the other runs due (``touched``)."""
 
-    def __init__(self, db: Database, refresh_seconds: float, events: Events) -> None:
+    def __init__(
+        self,
+        db: Database,
+        refresh_seconds: float,
+        events: Events,
+        replica_id: str | None = None,
+    ) -> None:
         self._db, self._refresh, self.events = db, refresh_seconds, events
+        self._replica_id = replica_id  # who holds it: failed with REPLICA_LOST if it dies
         self.run_id: int | None = None  # None before it starts and once it ended
         self._refresh_at = 0.0
         self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
@@ -184,9 +194,13 @@ class LiveRun:
         done = read_exchange(principal, scope.project_id, scope.user, request)
         async with self._db.transaction() as session:
             run = await exchange.live_started(session, done, full_sync=not request.progress)
+            if self._replica_id is not None:
+                await hold_run(session, run.id, self._replica_id)
+            changes = Changes(runs=[run])
+            await self.events.staged(session, changes)
         self.run_id = run.id  # at once after the commit: from here on it will be ended
         self._refresh_at = time.monotonic() + self._refresh
-        await self.events.runs_changed([run])
+        await self.events.committed(changes)
 
     def read(self, counters: Counters) -> None:
         for name, value in counters.given().items():
@@ -214,12 +228,14 @@ class LiveRun:
         try:
             async with self._db.transaction() as session:
                 run = await update_run(session, self.run_id, self._counters(), add=True)
+                changes = Changes(runs=[run])
+                await self.events.staged(session, changes)
         except Conflict:  # canceled or timed out meanwhile: the stream goes on without it
             self.run_id = None
             return
         self._unsaved = dict.fromkeys(COUNTER_NAMES, 0)
         self._refresh_at = time.monotonic() + self._refresh
-        await self.events.runs_changed([run])
+        await self.events.committed(changes)
 
     async def finish(self, error: Exception | None) -> None:
         """COMPLETED with what it read last, or FAILED with the error that ended the stream.
@@ -238,12 +254,14 @@ class LiveRun:
                 else:  # the details are in the log, not for every dashboard to read
                     message = "the live stream ended with an internal error"
                     run = await fail_run(session, run_id, GatewayError.code, message)
+                changes = Changes(runs=[run])
+                await self.events.staged(session, changes)
         except Conflict:  # canceled or timed out meanwhile
             return
         except Exception:
             logger.exception("could not end the live sync run %s", run_id)
             return
-        await self.events.runs_changed([run])
+        await self.events.committed(changes)
 
     def _counters(self) -> Counters:
         return Counters(**self._unsaved)

@@ -1,6 +1,6 @@
 """One safety re-read per project, for all of its caught-up live streams.
 
-Wake-ups (``Hub.wake``) may be lost: a NOTIFY dropped, a LISTEN connection down. Instead of
+Wake-ups (``Hub.wake``) may be lost: a bus message dropped, a bus connection down. Instead of
 every caught-up ``databaseActions`` stream re-reading the log on its own every
 ``poll_seconds``, one ``LogWatch`` per project looks, in one snapshot, whether anything became
 readable since it last looked, and wakes only the streams of the users and tables concerned
@@ -18,7 +18,7 @@ nothing new costs it one read, never an action: it reads from its own cursor.
 The same check watches access (a project's ``open`` flag, its members, its grants): when that
 changed since the previous check, the project's streams and dashboards are woken, and a stream
 re-reads through the access rule, ending with FORBIDDEN if it must. So a lost access
-announcement also costs at most ``poll_seconds``. ``Hub.wake_all`` (after the LISTEN connection
+announcement also costs at most ``poll_seconds``. ``Hub.wake_all`` (after the bus connection
 came back) asks every watch to check at once instead of waking every stream.
 
 A device's stream is a WORKING run of its sync that must be touched before the sweeper times it
@@ -43,9 +43,10 @@ from gateway.live.feeds import SharedFeeds
 from gateway.live.guard import jittered
 from gateway.live.hub import Hub
 from gateway.sync.cursor import Position
-from gateway.sync.events import Events
+from gateway.sync.events import Changes, Events
 from gateway.sync.horizon import horizon
-from gateway.sync.runs import SyncRunStatus, runs_by_id
+from gateway.sync.runs import SyncRunStatus
+from gateway.sync.runs.loading import load_runs
 from gateway.tasks import cancelled
 
 logger = logging.getLogger("gateway.live")
@@ -156,6 +157,7 @@ class LogWatch:
             return
         ids = list(due)
         touched: set[int] = set()
+        events = next(iter(due.values())).events  # the gateway's: every stream's is
         async with self._db.transaction() as session:
             now = utcnow()
             for i in range(0, len(ids), _RUNS_PER_UPDATE):
@@ -169,11 +171,11 @@ class LogWatch:
                     .returning(SyncRun.id)
                 )
                 touched.update((await session.scalars(statement)).all())
+            changes = Changes(runs=await load_runs(session, sorted(touched)) if touched else [])
+            await events.staged(session, changes)
         for run_id, run in due.items():
             run.touched(run_id in touched)
-        if touched:
-            events = next(iter(due.values())).events  # the gateway's: every stream's is
-            await events.runs_changed(await runs_by_id(self._db, touched))
+        await events.committed(changes)
 
 
 # PostgreSQL: one index seek per user on the log's (project, user, xid, id) index, whatever the

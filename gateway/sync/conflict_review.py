@@ -153,12 +153,15 @@ async def resolve_conflict(
         row.resolved_by = principal.user_id
         row.resolved_at = utcnow()
         info = _info(project, row, table.name)
-    if outcome is not None and outcome.accepted:
-        written = Written(
-            outcome.project_id, outcome.user, outcome.table_ids, None, len(outcome.accepted)
-        )
-        await events.committed(Changes(written=[written]))
-    await events.status_changed(project)
+        changes = Changes(statuses=[project])
+        if outcome is not None and outcome.accepted:
+            changes.written.append(
+                Written(
+                    outcome.project_id, outcome.user, outcome.table_ids, None, len(outcome.accepted)
+                )
+            )
+        await events.staged(session, changes)
+    await events.committed(changes)
     return info
 
 

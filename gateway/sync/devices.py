@@ -27,7 +27,7 @@ from gateway.db import Database
 from gateway.db.models import Device, Project, SyncEvent
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, NotFound
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.exchange import touch_device
 from gateway.sync.pending import pending_counts
 from gateway.sync.projects import open_user_data, require_project
@@ -111,7 +111,9 @@ async def report_device(
         found = await device_health(
             session, project, data.project_id, owners=[data.user], rules=rules, device_id=device_id
         )
-    await events.status_changed(project)
+        changes = Changes(statuses=[project])
+        await events.staged(session, changes)
+    await events.committed(changes)
     return found[0]
 
 

@@ -2,11 +2,12 @@
 live feeds, push and other replicas.
 
 Every domain operation that commits a change takes an ``events`` argument and calls it itself,
-after the commit, so no caller (a resolver, the sweeper, a test) can forget one. A write of
-actions instead gathers its ``Changes`` and hands them over twice: ``staged`` inside its
-transaction, where PostgreSQL's NOTIFYs can join it (one statement, sent by the commit itself,
-no transaction of their own), then ``committed`` after the commit for whatever could not travel
-with it (SQLite's in-process wake-ups, push); by default ``committed`` calls the methods below.
+so no caller (a resolver, the sweeper, a test) can forget one. It gathers what its transaction
+changed in one ``Changes`` and hands them over twice: ``staged`` inside its transaction, where
+PostgreSQL's NOTIFY can join it (one message per commit, one statement, sent by the commit
+itself, no transaction of its own, gone with a rollback), then ``committed`` after the commit
+for whatever could not travel with it (SQLite's in-process wake-ups, the NATS bus, push); by
+default ``committed`` calls the methods below.
 
 The running gateway's implementation is ``gateway.services.Services``: it wakes this
 replica's subscribers, tells the other replicas through the bus and queues push notifications.
@@ -46,6 +47,7 @@ class Changes:
     written: list[Written] = field(default_factory=list)
     runs: list[RunInfo] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)  # project codes
+    access: list[int] = field(default_factory=list)  # project ids
     staged: bool = False  # the transaction carries the announcements (PostgreSQL's NOTIFY)
 
 
@@ -105,6 +107,8 @@ async def announce_each(events: Events, changes: Changes) -> None:
         await events.runs_changed(changes.runs)
     for project in changes.statuses:
         await events.status_changed(project)
+    for project_id in changes.access:
+        await events.access_changed(project_id)
 
 
 NO_EVENTS: Events = NoEvents()

@@ -13,7 +13,7 @@ from gateway.db import Database
 from gateway.db.dialect import insert
 from gateway.db.models import AccessGrant, Project, User
 from gateway.db.types import utcnow
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.projects import check_user_id, require_project
 
 
@@ -58,7 +58,9 @@ async def grant_access(
             select(AccessGrant).where(*(getattr(AccessGrant, k) == v for k, v in pair.items()))
         )
         assert existing is not None
-    await events.access_changed(project.id)
+        changes = Changes(access=[project.id])
+        await events.staged(session, changes)
+    await events.committed(changes)
     return _grant(project_code, existing)
 
 
@@ -84,10 +86,11 @@ async def revoke_access(
                 AccessGrant.grantee_id == grantee,
             )
         )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return False
-    await events.access_changed(project.id)
-    return True
+        removed = bool(result.rowcount)  # type: ignore[attr-defined]
+        changes = Changes(access=[project.id] if removed else [])
+        await events.staged(session, changes)
+    await events.committed(changes)
+    return removed
 
 
 async def grants_involving(db: Database, user_id: str) -> list[Grant]:

@@ -18,7 +18,7 @@ from gateway.db import Database
 from gateway.db.models import Device, Project, SyncEvent
 from gateway.sync import keyset
 from gateway.sync.devices import named_device, project_scope
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.exchange import Direction, record_event, touch_device
 from gateway.sync.projects import open_user_data
 
@@ -82,7 +82,9 @@ async def record_sync_event(
         )
         await session.flush()
         recorded = to_event(event)
-    await events.status_changed(project)
+        changes = Changes(statuses=[project])
+        await events.staged(session, changes)
+    await events.committed(changes)
     return recorded
 
 

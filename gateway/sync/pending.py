@@ -20,7 +20,7 @@ from gateway.db.models import DeliveredProgress, Device, ProjectTable, Record
 from gateway.db.types import utcnow
 from gateway.errors import NotFound
 from gateway.sync.cursor import Cursor, Position
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.projects import open_user_data
 from gateway.sync.selection import check_known
 
@@ -168,4 +168,6 @@ async def acknowledge_progress(
             catalog[table].id: Cursor.decode(token).position for table, token in progress.items()
         }
         await mark_delivered(session, found_id, owner, device_id, positions, forward_only=False)
-    await events.status_changed(project)
+        changes = Changes(statuses=[project])
+        await events.staged(session, changes)
+    await events.committed(changes)

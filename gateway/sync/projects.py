@@ -28,7 +28,7 @@ from gateway.db.dialect import insert
 from gateway.db.models import AccessGrant, Project, ProjectMember, ProjectTable
 from gateway.db.types import utcnow
 from gateway.errors import BadUserInput, NotFound
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.selection import CatalogTable
 from gateway.sync.tables import ConflictPolicy, FieldSpec, TableSpec
 from gateway.sync.text import check_length
@@ -125,10 +125,11 @@ async def remove_member(
                 ProjectMember.project_id == project.id, ProjectMember.user_id == user
             )
         )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return False
-    await events.access_changed(project.id)
-    return True
+        removed = bool(result.rowcount)  # type: ignore[attr-defined]
+        changes = Changes(access=[project.id] if removed else [])
+        await events.staged(session, changes)
+    await events.committed(changes)
+    return removed
 
 
 async def define_table(

@@ -10,10 +10,15 @@ moves, or why none.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
+
+import asyncpg
 
 from gateway.auth.principal import Role
 from gateway.graphql.schema import schema
+from gateway.live.announce import CHANNEL
 from gateway.live.hub import Hub
 from tests.api.test_access_table import CALLERS, MUTATIONS, Row, make_world
 from tests.support import GatewayServer, GraphQLHttp
@@ -62,10 +67,11 @@ BARRIER = "barrier"  # a project of its own, see Watched._barrier
 
 class Watched:
     """The hub's wake-ups, recorded as they reach it (from the server's own thread), by kind and
-    project (a code or an id)."""
+    project (a code or an id); on PostgreSQL also the messages (NOTIFYs) the replica received."""
 
     def __init__(self, hub: Hub) -> None:
         self.seen: list[tuple[str, object]] = []
+        self.messages: list[str] | None = None  # None: no bus (SQLite)
         for kind, method in ((ACTIONS, "wake"), (RUNS, "wake_runs"), (STATUS, "wake_status"),
                              (ACCESS, "wake_access")):  # fmt: skip
             setattr(hub, method, self._recording(kind, getattr(hub, method)))
@@ -92,21 +98,36 @@ class Watched:
             await asyncio.sleep(0.01)
         return self._kinds()
 
+    async def messages_until_barrier(self, client: GraphQLHttp) -> list[str]:
+        """The messages received since the last barrier, up to the next one."""
+        assert self.messages is not None
+        return await self._barrier(client)
+
     def _kinds(self) -> set[str]:
         return {kind for kind, project in self.seen if project != BARRIER}
 
-    async def _barrier(self, client: GraphQLHttp) -> None:
+    async def _barrier(self, client: GraphQLHttp) -> list[str]:
         """Announcements arrive in commit order (on PostgreSQL, NOTIFY): once one committed
         now arrived, the earlier operations' have too, and what follows is the next one's."""
         await client.data(f'mutation {{ reportDevice(project: "{BARRIER}", deviceId: "b") '
                           "{ deviceId } }")  # fmt: skip
         for _ in range(1000):
-            if (STATUS, BARRIER) in self.seen:
+            if (STATUS, BARRIER) in self.seen and (
+                self.messages is None or any(BARRIER in m for m in self.messages)
+            ):
                 break
             await asyncio.sleep(0.01)
         else:
             raise AssertionError("the barrier's announcement never came")
         self.seen.clear()
+        if self.messages is None:
+            return []
+        # Messages come in commit order: what came before the barrier's own message belongs
+        # to the operations before it.
+        before = next(i for i, m in enumerate(self.messages) if BARRIER in m)
+        earlier = self.messages[:before]
+        self.messages[: before + 1] = []
+        return earlier
 
 
 def test_every_mutation_has_a_row() -> None:
@@ -125,12 +146,34 @@ async def test_every_commit_reaches_the_live_feeds(server: GatewayServer) -> Non
     rows["resolveConflict(APPLY_LOSER)"] = (APPLY_LOSER, frozenset({ACTIONS, STATUS}))
     rows["actions(deviceId)"] = (DEVICE_READ, frozenset({RUNS, STATUS}))
     differences = []
-    for name, (row, expected) in rows.items():
-        variables = await row.variables(world, admin) if row.variables else {}
-        got = await watched.after(client, row, variables, expected)
-        if got != expected:
-            differences.append(f"{name}: expected {sorted(expected)}, got {sorted(got)}")
+    async with notifications(server) as watched.messages:
+        for name, (row, expected) in rows.items():
+            variables = await row.variables(world, admin) if row.variables else {}
+            got = await watched.after(client, row, variables, expected)
+            if got != expected:
+                differences.append(f"{name}: expected {sorted(expected)}, got {sorted(got)}")
+            if watched.messages is not None:  # one NOTIFY per commit, whatever it announces
+                messages = await watched.messages_until_barrier(client)
+                if len(messages) != (1 if expected else 0):
+                    differences.append(f"{name}: {len(messages)} messages: {messages}")
     assert not differences, "\n".join(differences)
+
+
+@asynccontextmanager
+async def notifications(server: GatewayServer) -> AsyncIterator[list[str] | None]:
+    """On PostgreSQL, the messages on the bus's channel as a replica receives them (None on
+    SQLite, which has no bus)."""
+    url = server.settings.database_url
+    if not url.startswith("postgresql"):
+        yield None
+        return
+    received: list[str] = []
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        await conn.add_listener(CHANNEL, lambda *args: received.append(args[-1]))
+        yield received
+    finally:
+        await conn.close()
 
 
 REFUSED = """mutation($actions: [ActionInput!]!) {

@@ -65,11 +65,26 @@ def test_production_starts_with_a_key() -> None:
         ({"jwt_secret": SECRET, "jwt_public_key": "pem"}, "not both"),
         ({"port": 70000}, "less than or equal"),
         ({"environment": "staging"}, "development"),
+        ({"bus": "redis://127.0.0.1:6379"}, "GATEWAY_BUS must be 'postgres' or a NATS URL"),
+        ({"bus": "nats://"}, "GATEWAY_BUS must be"),
+        ({"bus_coalesce_ms": -1}, "greater than or equal"),
     ],
 )
 def test_bad_settings_are_refused(values: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(**values)
+
+
+@pytest.mark.parametrize(
+    ("bus", "kept"),
+    [
+        ("postgres", "postgres"),
+        (" Postgres ", "postgres"),
+        ("nats://nats:4222", "nats://nats:4222"),
+    ],
+)
+def test_the_bus_is_postgres_or_a_nats_url(bus: str, kept: str) -> None:
+    assert Settings(_env_file=None, bus=bus).bus == kept  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

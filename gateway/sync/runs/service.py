@@ -19,7 +19,7 @@ from gateway.auth.access import (
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Project, Sync, SyncRun
-from gateway.sync.events import NO_EVENTS, Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.projects import require_project
 from gateway.sync.runs.lifecycle import (
     cancel_run,
@@ -64,7 +64,9 @@ async def start_sync_run(
             trigger=trigger or TriggerReason("API", f"Started by {principal.user_id}"),
             scheduled_execution_time=scheduled_execution_time,
         )
-    await events.runs_changed([run])
+        changes = Changes(runs=[run])
+        await events.staged(session, changes)
+    await events.committed(changes)
     return run
 
 
@@ -146,7 +148,9 @@ async def _manage(
             raise no_run(run_id)
         require_manage(principal, row.owner_id)
         run = await transition(session)
-    await events.runs_changed([run])
+        changes = Changes(runs=[run])
+        await events.staged(session, changes)
+    await events.committed(changes)
     return run
 
 

@@ -15,7 +15,7 @@ from gateway.db import Database
 from gateway.db.dialect import in_values
 from gateway.db.models import SyncRun
 from gateway.db.types import utcnow
-from gateway.sync.events import Events
+from gateway.sync.events import NO_EVENTS, Changes, Events
 from gateway.sync.runs.lifecycle import promote
 from gateway.sync.runs.loading import load_runs
 from gateway.sync.runs.model import SWEEP_BATCH, TIMEOUT_CODE, RunInfo, SyncRunStatus
@@ -75,10 +75,15 @@ async def start_due_runs(session: AsyncSession, now: datetime) -> list[RunInfo]:
 
 
 async def sweep_runs(
-    db: Database, timeout_seconds: float, now: datetime | None = None
+    db: Database,
+    timeout_seconds: float,
+    now: datetime | None = None,
+    *,
+    events: Events = NO_EVENTS,
 ) -> list[RunInfo]:
-    """One sweep: time out stale WORKING runs, start due QUEUED ones. Looks first without
-    the write lock, so that an idle sweep costs SQLite's writers nothing."""
+    """One sweep: time out stale WORKING runs, start due QUEUED ones, announced with the
+    commit. Looks first without the write lock, so that an idle sweep costs SQLite's writers
+    nothing."""
     now = now or utcnow()
     cutoff = now - timedelta(seconds=timeout_seconds)
     async with db.session() as session:
@@ -98,10 +103,15 @@ async def sweep_runs(
     if pending is None:
         return []
     async with db.transaction() as session:
-        return [
-            *await fail_timed_out_runs(session, now, timeout_seconds),
-            *await start_due_runs(session, now),
-        ]
+        changes = Changes(
+            runs=[
+                *await fail_timed_out_runs(session, now, timeout_seconds),
+                *await start_due_runs(session, now),
+            ]
+        )
+        await events.staged(session, changes)
+    await events.committed(changes)
+    return changes.runs
 
 
 async def prune_finished_runs(db: Database, now: datetime, retention_days: float) -> int:
@@ -151,7 +161,7 @@ class RunSweeper:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._events.runs_changed(await sweep_runs(self._db, self._timeout))
+                await sweep_runs(self._db, self._timeout, events=self._events)
                 if self._retention and loop.time() >= next_prune:
                     pruned = await prune_finished_runs(self._db, utcnow(), self._retention)
                     pause = min(self.PRUNE_SECONDS, self._retention * 86_400 / 4)
