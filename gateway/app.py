@@ -26,6 +26,7 @@ from gateway.http_security import OriginPolicy, SecurityHeaders, cors
 from gateway.observability.middleware import Observe
 from gateway.observability.operations import ObservedGraphQL
 from gateway.observability.scrape import metrics_routes
+from gateway.rest import ADAPTERS
 from gateway.services import Services
 from gateway.settings import Settings
 from gateway.sync.horizon import oldest_transaction
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes += dashboard_routes()
     if settings.metrics:
         routes += metrics_routes()
+    routes += [route for adapter in ADAPTERS for route in adapter.ROUTES]  # the seeds' REST paths
     app = GatewayApp(settings, origins, routes=routes, lifespan=lifespan)
     app.state.services = services
     app.state.rate_limiter = limiter
