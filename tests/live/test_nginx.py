@@ -3,7 +3,7 @@ configuration (deploy/nginx/sync-gateway.conf): a device subscribed through ngin
 action, exactly once, when the replica holding its subscription is drained (SIGTERM) and it
 reconnects through nginx to the other one.
 
-nginx comes from Debian's package (``.ci/run`` installs it when missing); without it the test
+nginx comes from Debian's package (`.ci/run` installs it when missing); without it the test
 skips loudly, and fails under CI=true."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -26,7 +25,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from gateway.auth.principal import Role
-from tests.conftest import IN_CI
 from tests.live.test_replicas import free_port, replica_process
 from tests.support import GatewayServer
 from tests.support.live import SUBSCRIBE, make_project, write_notes
@@ -34,19 +32,6 @@ from tests.support.live import SUBSCRIBE, make_project, write_notes
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED_CONF = ROOT / "deploy" / "nginx" / "sync-gateway.conf"
 GRACE = "2"  # GATEWAY_DRAIN_GRACE_SECONDS: the test waits it out once
-
-
-@pytest.fixture(scope="session")
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
-    )
-    if found is None:
-        reason = "nginx is not installed (.ci/run installs Debian's package)"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
-        pytest.skip(f"SKIPPING NGINX TEST: {reason}")
-    return found
 
 
 def render(committed: str, upstreams: list[int], listen: int) -> str:
