@@ -25,9 +25,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from gateway.auth.principal import Role
+from tests.live.test_http_subscriptions import ids as batch_ids
+from tests.live.test_http_subscriptions import next_batch, streaming
 from tests.live.test_replicas import free_port, replica_process
 from tests.support import GatewayServer
-from tests.support.live import SUBSCRIBE, make_project, write_notes
+from tests.support.live import SUBSCRIBE, make_project, progress_of, write_notes
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED_CONF = ROOT / "deploy" / "nginx" / "sync-gateway.conf"
@@ -210,3 +212,19 @@ async def test_a_drained_replicas_subscriber_resumes_through_nginx(
             await device.receive(ws, until=25)
         assert device.record_ids == ids(range(1, 26))  # none missing, none twice, in order
         assert device.connections == 2
+
+        # A subscription streamed over HTTP (for networks that block WebSockets) passes nginx
+        # batch by batch while its response goes on, the backlog and a live batch.
+        progress, n = device.progress, 26
+        for transport in ("sse", "multipart"):
+            await write_notes(writer, [n])
+            resume = {"deviceId": "tablet", "progress": progress}
+            async with streaming(front, transport, device.token, resume) as payloads:
+                backlog = await next_batch(payloads)
+                await write_notes(writer, [n + 1])
+                live = await next_batch(payloads)
+            assert [batch_ids(backlog), batch_ids(live)] == [
+                ids(range(n, n + 1)),
+                ids(range(n + 1, n + 2)),
+            ]
+            progress, n = progress_of(live), n + 2
