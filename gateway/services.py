@@ -51,6 +51,9 @@ class Services:
         db = Database(
             settings.database_url,
             idle_in_transaction_timeout_ms=settings.pg_idle_in_transaction_timeout_ms,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout_seconds=settings.db_pool_timeout_seconds,
         )
         hub = Hub()
         services = cls(

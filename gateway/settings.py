@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     # A transaction left open holds back every reader of the log (see gateway/sync/horizon.py);
     # PostgreSQL ends one of the gateway's own that idles this long.
     pg_idle_in_transaction_timeout_ms: int = Field(default=60_000, gt=0)
+    # Each replica's PostgreSQL connections (SQLite: ignored). A replica holds up to
+    # db_pool_size + db_max_overflow of them, plus one LISTEN connection on the postgres bus:
+    # size PostgreSQL's max_connections for every replica at once.
+    db_pool_size: int = Field(default=10, gt=0, description="connections kept open")
+    db_max_overflow: int = Field(
+        default=20, ge=0, description="connections opened beyond the pool under load, then closed"
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="a request waiting this long for a connection fails"
+    )
 
     # Operation limits, checked before an operation runs (gateway/graphql/limits.py).
     max_query_tokens: int = Field(default=2_000, gt=0, description="lexical tokens")

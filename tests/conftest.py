@@ -37,6 +37,7 @@ NATS_URL = os.environ.get("GATEWAY_TEST_NATS_URL", "nats://127.0.0.1:4222")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _postgres_problem: list[str] = []
 _nats_problem: list[str] = []
+_nginx_problem: list[str] = []
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -90,6 +91,22 @@ def nats_server() -> str:
         _nats_problem.append(reason)
         pytest.skip(f"SKIPPING NATS TESTS: {reason}")
     return NATS_URL
+
+
+@pytest.fixture(scope="session")
+def nginx_binary() -> str:
+    """Debian's nginx, for the test behind a real proxy (tests/live/test_nginx.py; .ci/run
+    installs it): skipped loudly when missing, failed in CI."""
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+    if found is None:
+        reason = "nginx is not installed (apt-get install nginx)"
+        if IN_CI:
+            pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
+        _nginx_problem.append(reason)
+        pytest.skip(f"SKIPPING NGINX TEST: {reason}")
+    return found
 
 
 @pytest.fixture
@@ -234,3 +251,5 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
         terminalreporter.write_sep("!", f"POSTGRESQL TESTS SKIPPED: {reason}", red=True, bold=True)
     for reason in sorted(set(_nats_problem)):
         terminalreporter.write_sep("!", f"NATS TESTS SKIPPED: {reason}", red=True, bold=True)
+    for reason in sorted(set(_nginx_problem)):
+        terminalreporter.write_sep("!", f"NGINX TEST SKIPPED: {reason}", red=True, bold=True)

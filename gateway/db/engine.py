@@ -30,7 +30,14 @@ class Database:
     committed whole or rolled back whole."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, idle_in_transaction_timeout_ms: int = 60_000
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        idle_in_transaction_timeout_ms: int = 60_000,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        pool_timeout_seconds: float = 30.0,
     ) -> None:
         self.url = normalize_database_url(url)
         self.backend = "sqlite" if self.url.startswith("sqlite") else "postgresql"
@@ -42,8 +49,9 @@ class Database:
                 # No ping round trips (BEGIN, a query, ROLLBACK) before each checkout: a
                 # connection the server closed is known locally and replaced (see below).
                 "pool_pre_ping": False,
-                "pool_size": 10,
-                "max_overflow": 20,
+                "pool_size": pool_size,
+                "max_overflow": max_overflow,
+                "pool_timeout": pool_timeout_seconds,
                 "connect_args": {
                     "server_settings": {
                         "idle_in_transaction_session_timeout": str(idle_in_transaction_timeout_ms),
