@@ -135,6 +135,22 @@ class Settings(BaseSettings):
         default=None, description="who to ask about conflicts, shown in syncStatus"
     )
 
+    # The reference APIs' REST paths (gateway/rest/).
+    rest_default_project: str | None = Field(
+        default=None,
+        description="the project of RegardingWork's /api/sync/status when the request names "
+        "none (X-Project header); omitted: the caller's only project",
+    )
+    rest_basic_auth_file: str | None = Field(
+        default=None,
+        description="enables HTTP basic auth on Census's paths: a file of "
+        "'username:role:sha256:<hex>' or 'username:role:pbkdf2_sha256:<iterations>:<salt>:<hex>' "
+        "lines (never a plaintext password)",
+    )
+    rest_max_list_items: int = Field(
+        default=10_000, gt=0, description="items one REST answer lists (CSPro's whole arrays)"
+    )
+
     # Sync runs (Census).
     sync_run_timeout_seconds: float = Field(
         default=3600.0, gt=0, description="a WORKING run not updated for this long is FAILED"

@@ -185,7 +185,13 @@ class SyncStatusQuery:
     async def sync_status(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The project's code (omitted: the one project you are a member "
+                "of; BAD_USER_INPUT when you are a member of none or several)."
+            ),
+        ] = None,
         user: Annotated[
             str | None,
             strawberry.argument(

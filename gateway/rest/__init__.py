@@ -9,4 +9,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-ADAPTERS: list[ModuleType] = []
+from gateway.rest import census, cspro, regardingwork
+
+ADAPTERS: list[ModuleType] = [cspro, regardingwork, census]

@@ -301,3 +301,23 @@ _CATALOG_WITH_MEMBERSHIP = (
     .where(Project.code == bindparam("code"))
     .order_by(ProjectTable.id)
 )
+
+
+async def only_project(session: AsyncSession, principal: Principal) -> str:
+    """The code of the one project the caller is a member of, for requests that name none
+    (RegardingWork's status has no project); ``BAD_USER_INPUT`` when there are none or several."""
+    codes = (
+        await session.scalars(
+            select(Project.code)
+            .join(ProjectMember, ProjectMember.project_id == Project.id)  # type: ignore[arg-type]
+            .where(ProjectMember.user_id == principal.user_id)
+            .order_by(Project.code)
+            .limit(2)
+        )
+    ).all()
+    if len(codes) != 1:
+        what = "no project" if not codes else "several projects"
+        raise BadUserInput(
+            f"you are a member of {what}: name the project", field="project", projects=len(codes)
+        )
+    return codes[0]

@@ -35,7 +35,7 @@ from gateway.sync.actions import ActionType
 from gateway.sync.conflicts import ConflictKind, ConflictStatus, Version
 from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, device_health
 from gateway.sync.exchange import display_name
-from gateway.sync.projects import load_catalog, open_user_data
+from gateway.sync.projects import load_catalog, only_project, open_user_data
 
 MAX_LISTED_CONFLICTS = 100  # the newest open ones; ``conflicts`` pages through all of them
 OPEN, DELETE = ConflictStatus.OPEN.value, ActionType.DELETE.value
@@ -140,15 +140,18 @@ class SyncStatusReport:
 async def sync_status(
     db: Database,
     principal: Principal,
-    project: str,
+    project: str | None,
     user: str | None,
     options: ReportOptions,
     *,
     rules: HealthRules,
     support_contact: str | None,
 ) -> SyncStatusReport:
-    """One user's report (omitted: the caller's), under the access rule."""
+    """One user's report (omitted: the caller's), under the access rule; without a project,
+    of the one project the caller is a member of."""
     async with db.session() as session:
+        if project is None:
+            project = await only_project(session, principal)
         data = await open_user_data(session, principal, project, user)
         devices = await device_health(
             session, project, data.project_id, owners=[data.user], rules=rules
