@@ -28,6 +28,9 @@ ConflictKind = described_enum(
         "the meantime, unseen.",
         "UPDATE_AFTER_DELETE": "An UPDATE of a record that another device deleted in the "
         "meantime, unseen.",
+        "SESSION_OVERLAP": "Two devices recorded records whose ranges overlap, in a table "
+        "declared with overlap (both are kept: the winner is the earlier record, the loser the "
+        "new one).",
     },
 )
 ConflictStatus = described_enum(

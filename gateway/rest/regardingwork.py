@@ -31,7 +31,8 @@ def _device(d: DeviceInfo) -> dict[str, Any]:
         "last_seen": query.zulu(d.last_seen),
         "sync_status": d.status.value.lower(),
         "version": d.version,
-        "sessions_pending": (d.pending_up or 0) + d.pending_down,
+        # Sessions waiting on the device to be sent (what it reports as its pendingUp).
+        "sessions_pending": d.pending_up or 0,
     }
 
 

@@ -154,6 +154,7 @@ async def define_table(
                 key_field=spec.key_field,
                 fields=[field.to_json() for field in spec.fields],
                 conflict_policy=spec.conflict_policy.value,
+                overlap=list(spec.overlap) if spec.overlap else None,
             )
             session.add(row)
     except IntegrityError as exc:
@@ -249,6 +250,7 @@ def _declared(row: ProjectTable) -> DeclaredTable:
         fields=tuple(FieldSpec.from_json(f) for f in row.fields),
         key_field=row.key_field,
         conflict_policy=ConflictPolicy(row.conflict_policy),
+        overlap=(row.overlap[0], row.overlap[1]) if row.overlap else None,
     )
     return DeclaredTable(spec=spec, created_at=row.created_at)
 
