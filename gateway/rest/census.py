@@ -164,13 +164,13 @@ PATHS: dict[str, Any] = {
                     "in": "path",
                     "required": True,
                     "description": "The ID of the sync for which to list runs.",
-                    "schema": {"type": "integer", "minimum": 1},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": query.MAX_INT},
                 },
                 {
                     "name": "page",
                     "in": "query",
                     "description": "Which page, from 1 (0 means 1).",
-                    "schema": {"type": "integer", "minimum": 0},
+                    "schema": {"type": "integer", "minimum": 0, "maximum": query.MAX_INT},
                 },
                 {
                     "name": "per_page",

@@ -48,7 +48,7 @@ def path_integer(request: Request, name: str) -> int:
         number = int(value)
     except ValueError:
         raise BadUserInput(f"{name} must be a whole number", field=name) from None
-    if not 0 < number <= 2**63 - 1:
+    if not 0 < number <= MAX_INT:  # ids are 32-bit, as GraphQL's Int
         raise BadUserInput(f"{name} is out of range", field=name)
     return number
 

@@ -205,7 +205,7 @@ PATHS: dict[str, Any] = {
                     "in": "query",
                     "description": "How recently a device must have been seen to be active "
                     "(hours, 1 or more; default 24).",
-                    "schema": {"type": "integer", "minimum": 1},
+                    "schema": {"type": "integer", "minimum": 1, "maximum": query.MAX_INT},
                 },
                 {
                     "name": "X-Project",
