@@ -273,6 +273,21 @@ class Settings(BaseSettings):
             return tuple(normalize_origin(str(v)) for v in value if str(v).strip())
         return value
 
+    @field_validator("rest_basic_auth_file")
+    @classmethod
+    def _readable_users(cls, value: str | None) -> str | None:
+        """A basic-auth file that cannot be read or parsed stops the start, not a request."""
+        if value is None:
+            return None
+        from gateway.rest.basic import parse  # the file's format lives with its reader
+
+        try:
+            with open(value, encoding="utf-8") as file:
+                parse(file.read())
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        return value
+
     @field_validator("bus")
     @classmethod
     def _known_bus(cls, value: str) -> str:

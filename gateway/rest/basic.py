@@ -18,11 +18,14 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import os
 from dataclasses import dataclass
 
 from gateway.auth.principal import Principal, Role
 from gateway.errors import Unauthenticated
+
+logger = logging.getLogger("gateway.rest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +72,16 @@ class BasicAuth:
         self._users: dict[str, Entry] = {}
 
     def users(self) -> dict[str, Entry]:
-        stamp = os.stat(self.path).st_mtime
-        if stamp != self._stamp:
-            with open(self.path, encoding="utf-8") as file:
-                self._users = parse(file.read())
-            self._stamp = stamp
+        """The users as the file now says; as last read when it vanished or became malformed
+        since (the settings checked it at start), with the problem logged."""
+        try:
+            stamp = os.stat(self.path).st_mtime
+            if stamp != self._stamp:
+                with open(self.path, encoding="utf-8") as file:
+                    self._users = parse(file.read())
+                self._stamp = stamp
+        except (OSError, ValueError):
+            logger.exception("cannot reload the basic-auth file %s", self.path)
         return self._users
 
     def verify(self, header: str) -> Principal:

@@ -197,3 +197,11 @@ async def test_graphql_carries_the_completion_error(server: GatewayServer) -> No
             "currentStep": None,
         }
     ]
+
+
+def test_a_basic_auth_file_that_cannot_be_used_stops_the_start(tmp_path: Path) -> None:
+    broken = tmp_path / "users"
+    broken.write_text("alice:patient:plaintext-password\n")
+    for path in (broken, tmp_path / "missing"):
+        with pytest.raises(ValueError, match=r"basic-auth file line 1|cannot read"):
+            settings_for("sqlite+aiosqlite:///unused.db", rest_basic_auth_file=str(path))
