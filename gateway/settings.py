@@ -145,6 +145,22 @@ class Settings(BaseSettings):
         default=None, description="who to ask about conflicts, shown in syncStatus"
     )
 
+    # The reference APIs' REST paths (gateway/rest/).
+    rest_default_project: str | None = Field(
+        default=None,
+        description="the project of RegardingWork's /api/sync/status when the request names "
+        "none (X-Project header); omitted: the caller's only project",
+    )
+    rest_basic_auth_file: str | None = Field(
+        default=None,
+        description="enables HTTP basic auth on Census's paths: a file of "
+        "'username:role:sha256:<hex>' or 'username:role:pbkdf2_sha256:<iterations>:<salt>:<hex>' "
+        "lines (never a plaintext password)",
+    )
+    rest_max_list_items: int = Field(
+        default=10_000, gt=0, description="items one REST answer lists (CSPro's whole arrays)"
+    )
+
     # Sync runs (Census).
     sync_run_timeout_seconds: float = Field(
         default=3600.0, gt=0, description="a WORKING run not updated for this long is FAILED"
@@ -265,6 +281,21 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list | tuple):
             return tuple(normalize_origin(str(v)) for v in value if str(v).strip())
+        return value
+
+    @field_validator("rest_basic_auth_file")
+    @classmethod
+    def _readable_users(cls, value: str | None) -> str | None:
+        """A basic-auth file that cannot be read or parsed stops the start, not a request."""
+        if value is None:
+            return None
+        from gateway.rest.basic import parse  # the file's format lives with its reader
+
+        try:
+            with open(value, encoding="utf-8") as file:
+                parse(file.read())
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
         return value
 
     @field_validator("bus")

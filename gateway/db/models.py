@@ -82,6 +82,8 @@ class ProjectTable(SQLModel, table=True):
         max_length=32,
         sa_column_kwargs={"server_default": "LAST_WRITER_WINS"},
     )
+    # [start, end] field names: overlapping records of two devices are SESSION_OVERLAP.
+    overlap: list[str] | None = Field(default=None, sa_type=JSONDocument)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

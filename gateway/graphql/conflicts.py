@@ -28,6 +28,9 @@ ConflictKind = described_enum(
         "the meantime, unseen.",
         "UPDATE_AFTER_DELETE": "An UPDATE of a record that another device deleted in the "
         "meantime, unseen.",
+        "SESSION_OVERLAP": "Two devices recorded records whose ranges overlap, in a table "
+        "declared with overlap (both are kept: the winner is the earlier record, the loser the "
+        "new one).",
     },
 )
 ConflictStatus = described_enum(
@@ -68,6 +71,10 @@ class ConflictVersion:
     data: JSON | None = strawberry.field(
         description="The record's fields the change carried; null for a DELETE."
     )
+    record_id: str | None = strawberry.field(
+        description="For SESSION_OVERLAP, this side's record (the two differ); null otherwise "
+        "(both sides are the conflict's recordId)."
+    )
 
     @classmethod
     def from_domain(cls, v: Version) -> ConflictVersion:
@@ -78,10 +85,14 @@ class ConflictVersion:
             order=v.order,
             position=Long(v.position) if v.position is not None else None,
             data=v.data,
+            record_id=v.record_id,
         )
 
 
-@strawberry.type(description="Two writers changed one record without seeing each other's change.")
+@strawberry.type(
+    description="Two writers changed one record without seeing each other's change, or two "
+    "devices recorded overlapping ranges (SESSION_OVERLAP)."
+)
 class Conflict:
     id: int = strawberry.field(description="The conflict's id (what resolveConflict takes).")
     project: str = strawberry.field(description="The project's code.")

@@ -222,6 +222,20 @@ class HistoryMutation:
         user: Annotated[
             str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
         ] = None,
+        time: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="When the sync with the service happened, with a time zone "
+                "(omitted: now; never in the future)."
+            ),
+        ] = None,
+        username: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Who synced, as the service knows them, e.g. a Dropbox account "
+                "(omitted: you)."
+            ),
+        ] = None,
     ) -> SyncEvent:
         event = await history.record_sync_event(
             info.context.db,
@@ -233,6 +247,8 @@ class HistoryMutation:
             universe=universe,
             partial=partial,
             user=user,
+            time=time,
+            username=username,
             events=info.context.services,
         )
         return SyncEvent.from_domain(event)

@@ -49,6 +49,18 @@ class FieldDefinition:
     required: bool = strawberry.field(description="Every INSERT must give it (not null).")
 
 
+@strawberry.type(description="The two fields that bound a record's range (e.g. a session's).")
+class Overlap:
+    start: str = strawberry.field(description="The field where the range starts.")
+    end: str = strawberry.field(description="The field where it ends (not included).")
+
+
+@strawberry.input(description="The two fields that bound a record's range (e.g. a session's).")
+class OverlapInput:
+    start: str = strawberry.field(description="The field where the range starts.")
+    end: str = strawberry.field(description="The field where it ends (not included).")
+
+
 @strawberry.type(description="A declared table of a project.")
 class Table(Node):
     name: str = strawberry.field(description="The table's name, unique in its project.")
@@ -63,6 +75,10 @@ class Table(Node):
     conflict_policy: ConflictPolicy = strawberry.field(
         description="What happens when two devices change one record without seeing each "
         "other's change."
+    )
+    overlap: Overlap | None = strawberry.field(
+        description="Two devices' records whose ranges overlap are a SESSION_OVERLAP conflict; "
+        "null: ranges are not checked."
     )
     created_at: datetime = strawberry.field(description="When it was declared.")
     project: strawberry.Private[str]
@@ -83,6 +99,7 @@ class Table(Node):
             has_utc_time=spec.has_utc_time,
             has_local_time=spec.has_local_time,
             conflict_policy=spec.conflict_policy,
+            overlap=Overlap(start=spec.overlap[0], end=spec.overlap[1]) if spec.overlap else None,
             created_at=table.created_at,
         )
 
@@ -233,12 +250,21 @@ class ProjectMutation:
                 "each other's change."
             ),
         ] = ConflictPolicy.LAST_WRITER_WINS,
+        overlap: Annotated[
+            OverlapInput | None,
+            strawberry.argument(
+                description="Two fields of the same type (INT, FLOAT or DATETIME) bounding each "
+                "record's range, e.g. a session's start and end: when two devices' records "
+                "overlap, both are kept and a SESSION_OVERLAP conflict is listed for review."
+            ),
+        ] = None,
     ) -> Table:
         spec = build_table_spec(
             name,
             (FieldSpec(name=f.name, type=f.type, required=f.required) for f in fields),
             key_field,
             conflict_policy,
+            (overlap.start, overlap.end) if overlap else None,
         )
         table = await domain.define_table(info.context.db, info.context.principal, project, spec)
         return Table.from_domain(project, table)

@@ -135,7 +135,8 @@ class SyncRun:
         description="When it finished (COMPLETED, FAILED or SKIPPED)."
     )
     error_code: str | None = strawberry.field(
-        description="Why it failed, as a code (failSyncRun's errorCode); null unless FAILED."
+        description="Why it failed, as a code (failSyncRun's errorCode), or an error a "
+        "COMPLETED run met without failing (completeSyncRun's errorCode); else null."
     )
     error_message: str | None = strawberry.field(
         description="Why it failed, for people; null unless given."
@@ -171,7 +172,7 @@ class SyncRun:
     sync_trigger_reason: SyncTriggerReason = strawberry.field(description="What triggered it.")
     canceled: bool = strawberry.field(description="Whether it was canceled (it is then FAILED).")
     current_step: str | None = strawberry.field(
-        description="What it is doing now, as the job last reported it."
+        description="What it is doing now, as the job last reported it; null once it is finished."
     )
 
     @classmethod
@@ -441,7 +442,11 @@ class SyncRunMutation:
         )
         return SyncRun.from_domain(run)
 
-    @strawberry.mutation(description="A WORKING run finished successfully, with final counters.")
+    @strawberry.mutation(
+        description="A WORKING run finished, with final counters: COMPLETED, optionally with "
+        "an error that did not fail it (e.g. some records the destination rejected). Its "
+        "currentStep is cleared."
+    )
     async def complete_sync_run(
         self,
         info: Info,
@@ -452,12 +457,30 @@ class SyncRunMutation:
                 description="Final counters to set; those not given keep their values."
             ),
         ] = None,
+        error_code: Annotated[
+            str | None,
+            strawberry.argument(
+                description="An error the run met without failing, as a short code, e.g. "
+                '"JSON_ARRAY_ERROR".'
+            ),
+        ] = None,
+        error_message: Annotated[
+            str | None,
+            strawberry.argument(description="That error, for people (needs errorCode)."),
+        ] = None,
+        error_detail: Annotated[
+            str | None,
+            strawberry.argument(description="More about it, e.g. the field (needs errorCode)."),
+        ] = None,
     ) -> SyncRun:
         run = await domain.complete_sync_run(
             info.context.db,
             info.context.principal,
             id,
             counters.to_domain() if counters else None,
+            error_code=error_code,
+            error_message=error_message,
+            error_detail=error_detail,
             events=info.context.services,
         )
         return SyncRun.from_domain(run)

@@ -61,11 +61,15 @@ class SyncStatusConflict:
     id: int = strawberry.field(description="The id resolveConflict takes.")
     type: ConflictKind = strawberry.field(description="What kind of conflict it is.")
     description: str = strawberry.field(description="What happened, in a sentence for people.")
-    affected_records: list[str] = strawberry.field(description="Their recordIds.")
+    affected_records: list[str] = strawberry.field(
+        description="Their recordIds: the record, or for SESSION_OVERLAP the two records, "
+        "the earlier first."
+    )
     resolution: str = strawberry.field(
         description="KEPT_LATEST: the later change was applied and the record lives on with "
         "it (confirming is enough). MANUAL_REVIEW_REQUIRED: a deletion won over an edit, "
-        "which went with the record."
+        "which went with the record, or two devices recorded overlapping ranges "
+        "(SESSION_OVERLAP: both are kept; delete the duplicate)."
     )
     devices: list[str] = strawberry.field(description="The writers' deviceIds, winner first.")
     table: str = strawberry.field(description="The table of the records.")
@@ -185,7 +189,13 @@ class SyncStatusQuery:
     async def sync_status(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The project's code (omitted: the one project you are a member "
+                "of; BAD_USER_INPUT when you are a member of none or several)."
+            ),
+        ] = None,
         user: Annotated[
             str | None,
             strawberry.argument(

@@ -23,7 +23,7 @@ from gateway.db import Database
 from gateway.db.models import Action, Project, ProjectTable, Record
 from gateway.db.models import Conflict as ConflictRow
 from gateway.db.types import utcnow
-from gateway.errors import Conflict, NotFound
+from gateway.errors import BadUserInput, Conflict, NotFound
 from gateway.sync import keyset
 from gateway.sync.actions import ActionType, IncomingAction
 from gateway.sync.conflicts import ConflictKind, ConflictStatus, Version
@@ -140,6 +140,13 @@ async def resolve_conflict(
         table = await session.get(ProjectTable, row.table_id)
         assert table is not None
         project = found.code
+        if resolution is Resolution.APPLY_LOSER and row.kind == ConflictKind.SESSION_OVERLAP:
+            # Both records are current already; nothing "lost" to write again.
+            raise BadUserInput(
+                "an overlap keeps both records: delete the duplicate, then resolve with "
+                "KEEP_WINNER",
+                field="resolution",
+            )
         if resolution is Resolution.APPLY_LOSER:
             action = await _reapply(session, row, table.name, principal.user_id)
             if action is not None:

@@ -35,6 +35,7 @@ from gateway.sync.cursor import Position
 class ConflictKind(StrEnum):
     CONCURRENT_UPDATE = "CONCURRENT_UPDATE"
     UPDATE_AFTER_DELETE = "UPDATE_AFTER_DELETE"
+    SESSION_OVERLAP = "SESSION_OVERLAP"  # two devices' records cover overlapping ranges
 
 
 class ConflictStatus(StrEnum):
@@ -52,6 +53,7 @@ class Version:
     order: int
     position: int | None  # the action's place in the log; None until it is written
     data: dict[str, Any] | None
+    record_id: str | None = None  # SESSION_OVERLAP: the record (the two sides differ)
 
     @property
     def mark(self) -> tuple[int, int]:
@@ -65,7 +67,7 @@ class Version:
             "order": self.order,
             "position": self.position,
             "data": self.data,
-        }
+        } | ({"recordId": self.record_id} if self.record_id else {})
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Version:
@@ -76,6 +78,7 @@ class Version:
             order=raw["order"],
             position=raw["position"],
             data=raw["data"],
+            record_id=raw.get("recordId"),
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -151,8 +152,10 @@ def record_event(
     universe: str = "",
     partial: bool = False,
     device_name: str | None = None,
+    time: datetime | None = None,
 ) -> SyncEvent:
-    """One put or get of ``device`` in its owner's history."""
+    """One put or get of ``device`` in its owner's history (now, unless ``time`` says when
+    another service's sync happened)."""
     event = SyncEvent(
         project_id=device.project_id,
         device_id=device.device_id,
@@ -163,6 +166,8 @@ def record_event(
         universe=universe,
         partial=partial,
     )
+    if time is not None:
+        event.time = time
     session.add(event)
     return event
 

@@ -7,7 +7,7 @@ put and get) and its sync services (each device that synced, with its names).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,10 +16,12 @@ from gateway.auth.access import CALLER, caller_is_member, may_see_user
 from gateway.auth.principal import Principal
 from gateway.db import Database
 from gateway.db.models import Device, Project, SyncEvent
+from gateway.db.types import utcnow
+from gateway.errors import BadUserInput
 from gateway.sync import keyset
 from gateway.sync.devices import named_device, project_scope
 from gateway.sync.events import NO_EVENTS, Changes, Events
-from gateway.sync.exchange import Direction, record_event, touch_device
+from gateway.sync.exchange import Direction, check_text, record_event, touch_device
 from gateway.sync.projects import open_user_data
 
 
@@ -63,9 +65,20 @@ async def record_sync_event(
     universe: str = "",
     partial: bool = False,
     user: str | None = None,
+    time: datetime | None = None,
+    username: str | None = None,
     events: Events = NO_EVENTS,
 ) -> SyncEventInfo:
-    """A sync of ``user``'s device with another service (CSPro's Dropbox example)."""
+    """A sync of ``user``'s device with another service (CSPro's Dropbox example), at ``time``
+    (omitted: now; never in the future) by the service's ``username`` (omitted: the caller)."""
+    if time is not None:
+        if time.tzinfo is None:
+            raise BadUserInput("time needs a time zone", field="time")
+        time = time.astimezone(UTC)
+        if time > utcnow():
+            raise BadUserInput("time cannot be in the future", field="time")
+    if username is not None:
+        check_text("username", username)
     async with db.transaction() as session:
         data = await open_user_data(session, principal, project, user)
         device = await touch_device(
@@ -74,11 +87,12 @@ async def record_sync_event(
         event = record_event(
             session,
             device,
-            username=principal.user_id,
+            username=username or principal.user_id,
             direction=direction,
             universe=universe,
             partial=partial,
             device_name=device_name,
+            time=time,
         )
         await session.flush()
         recorded = to_event(event)

@@ -154,6 +154,7 @@ async def define_table(
                 key_field=spec.key_field,
                 fields=[field.to_json() for field in spec.fields],
                 conflict_policy=spec.conflict_policy.value,
+                overlap=list(spec.overlap) if spec.overlap else None,
             )
             session.add(row)
     except IntegrityError as exc:
@@ -249,6 +250,7 @@ def _declared(row: ProjectTable) -> DeclaredTable:
         fields=tuple(FieldSpec.from_json(f) for f in row.fields),
         key_field=row.key_field,
         conflict_policy=ConflictPolicy(row.conflict_policy),
+        overlap=(row.overlap[0], row.overlap[1]) if row.overlap else None,
     )
     return DeclaredTable(spec=spec, created_at=row.created_at)
 
@@ -301,3 +303,23 @@ _CATALOG_WITH_MEMBERSHIP = (
     .where(Project.code == bindparam("code"))
     .order_by(ProjectTable.id)
 )
+
+
+async def only_project(session: AsyncSession, principal: Principal) -> str:
+    """The code of the one project the caller is a member of, for requests that name none
+    (RegardingWork's status has no project); ``BAD_USER_INPUT`` when there are none or several."""
+    codes = (
+        await session.scalars(
+            select(Project.code)
+            .join(ProjectMember, ProjectMember.project_id == Project.id)  # type: ignore[arg-type]
+            .where(ProjectMember.user_id == principal.user_id)
+            .order_by(Project.code)
+            .limit(2)
+        )
+    ).all()
+    if len(codes) != 1:
+        what = "no project" if not codes else "several projects"
+        raise BadUserInput(
+            f"you are a member of {what}: name the project", field="project", projects=len(codes)
+        )
+    return codes[0]

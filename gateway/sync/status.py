@@ -35,10 +35,11 @@ from gateway.sync.actions import ActionType
 from gateway.sync.conflicts import ConflictKind, ConflictStatus, Version
 from gateway.sync.devices import DeviceInfo, DeviceStatus, HealthRules, device_health
 from gateway.sync.exchange import display_name
-from gateway.sync.projects import load_catalog, open_user_data
+from gateway.sync.projects import load_catalog, only_project, open_user_data
 
 MAX_LISTED_CONFLICTS = 100  # the newest open ones; ``conflicts`` pages through all of them
 OPEN, DELETE = ConflictStatus.OPEN.value, ActionType.DELETE.value
+OVERLAP = ConflictKind.SESSION_OVERLAP.value
 # What an open conflict asks of a person. Conflicts are recorded under LAST_WRITER_WINS (REJECT
 # refuses the batch instead), so the later change is already applied: KEPT_LATEST when the
 # record lives on with it (confirming is enough), MANUAL_REVIEW_REQUIRED when a deletion won and
@@ -95,6 +96,7 @@ class UserState:
     tables: tuple[TableActivity, ...]
     open_conflicts: int
     manual: int  # of the open conflicts, those that need MANUAL_REVIEW_REQUIRED
+    overlaps: int  # of the open conflicts, the SESSION_OVERLAP ones
     conflicts: tuple[StatusConflict, ...] | None  # None: not loaded (no one asked to list them)
 
 
@@ -140,15 +142,18 @@ class SyncStatusReport:
 async def sync_status(
     db: Database,
     principal: Principal,
-    project: str,
+    project: str | None,
     user: str | None,
     options: ReportOptions,
     *,
     rules: HealthRules,
     support_contact: str | None,
 ) -> SyncStatusReport:
-    """One user's report (omitted: the caller's), under the access rule."""
+    """One user's report (omitted: the caller's), under the access rule; without a project,
+    of the one project the caller is a member of."""
     async with db.session() as session:
+        if project is None:
+            project = await only_project(session, principal)
         data = await open_user_data(session, principal, project, user)
         devices = await device_health(
             session, project, data.project_id, owners=[data.user], rules=rules
@@ -222,18 +227,22 @@ async def load_states(
         tables[user].append(TableActivity(table_names.get(table_id, str(table_id)), count, last))
     open_counts: dict[str, int] = defaultdict(int)
     manual: dict[str, int] = defaultdict(int)
+    overlaps: dict[str, int] = defaultdict(int)
     winner_action = Conflict.winner["action"].as_string()  # type: ignore[index]
-    for user, action, count in await session.execute(
-        select(Conflict.user_id, winner_action, func.count())
+    for user, kind, action, count in await session.execute(
+        select(Conflict.user_id, Conflict.kind, winner_action, func.count())
         .where(
             Conflict.project_id == project_id,
             Conflict.status == OPEN,
             in_values(session, Conflict.user_id, wanted),
         )
-        .group_by(Conflict.user_id, winner_action)
+        .group_by(Conflict.user_id, Conflict.kind, winner_action)
     ):
         open_counts[user] += count
-        if action == DELETE:
+        if kind == OVERLAP:
+            overlaps[user] += count
+            manual[user] += count
+        elif action == DELETE:
             manual[user] += count
     conflicts = await _open_conflicts(session, project_id, table_names, listed, by_owner)
     return {
@@ -243,6 +252,7 @@ async def load_states(
             tables=tuple(sorted(tables.get(user, ()), key=lambda t: t.table)),
             open_conflicts=open_counts[user],
             manual=manual[user],
+            overlaps=overlaps[user],
             conflicts=tuple(conflicts.get(user, ())) if user in listed else None,
         )
         for user in wanted
@@ -291,6 +301,20 @@ def _conflict(row: Conflict, table: str, names: Mapping[str, str]) -> StatusConf
         return names.get(device, device) if device else "a writer without a device"
 
     record = f"{table} record {row.record_key!r}"
+    if row.kind == OVERLAP:
+        # Both records are kept: which one is a duplicate is for a person to say.
+        return StatusConflict(
+            id=row.id,
+            type=ConflictKind.SESSION_OVERLAP,
+            description="Overlapping sessions detected from different devices: "
+            f"{who(loser)} recorded {record}, which overlaps {table} record "
+            f"{won.record_id!r} from {who(winner)}",
+            affected_records=[r for r in (won.record_id, row.record_id) if r],
+            resolution=MANUAL_REVIEW_REQUIRED,
+            devices=[d for d in dict.fromkeys((winner, loser)) if d],
+            table=table,
+            detected_at=row.detected_at,
+        )
     by_action = {lost.action: loser, won.action: winner}
     update, delete = ActionType.UPDATE, ActionType.DELETE
     if row.kind == ConflictKind.UPDATE_AFTER_DELETE and {update, delete} <= by_action.keys():
@@ -413,6 +437,8 @@ def _resolution(state: UserState, support_contact: str | None) -> ConflictResolu
     later change, and confirming that is enough."""
     if not state.open_conflicts:
         action = "No conflicts to review"
+    elif state.overlaps == state.open_conflicts:
+        action = "Review overlapping sessions and delete duplicates"
     elif state.manual:
         action = (
             "Review the conflicts marked MANUAL_REVIEW_REQUIRED, where a deletion won over an "

@@ -62,6 +62,8 @@ class TableSpec:
     fields: tuple[FieldSpec, ...]
     key_field: str | None = None
     conflict_policy: ConflictPolicy = ConflictPolicy.LAST_WRITER_WINS
+    # (start, end): two devices' records whose [start, end) ranges overlap are a conflict.
+    overlap: tuple[str, str] | None = None
 
     @property
     def has_utc_time(self) -> bool:
@@ -87,6 +89,7 @@ def build_table_spec(
     fields: Iterable[FieldSpec],
     key_field: str | None,
     conflict_policy: ConflictPolicy = ConflictPolicy.LAST_WRITER_WINS,
+    overlap: tuple[str, str] | None = None,
 ) -> TableSpec:
     """Validate a table definition; every problem is ``BadUserInput``."""
     check_name("table", name)
@@ -112,4 +115,32 @@ def build_table_spec(
             raise BadUserInput(f"field {spec.name!r} must be of type {names}", field="fields")
     if key_field is not None and key_field not in seen:
         raise BadUserInput(f"keyField {key_field!r} is not a declared field", field="keyField")
-    return TableSpec(name=name, fields=specs, key_field=key_field, conflict_policy=conflict_policy)
+    if overlap is not None:
+        check_overlap(overlap, {spec.name: spec for spec in specs})
+    return TableSpec(
+        name=name,
+        fields=specs,
+        key_field=key_field,
+        conflict_policy=conflict_policy,
+        overlap=overlap,
+    )
+
+
+# Types whose values order as the ranges they bound: numbers, and DATETIME's ISO text.
+OVERLAP_TYPES = (FieldType.INT, FieldType.FLOAT, FieldType.DATETIME)
+
+
+def check_overlap(overlap: tuple[str, str], fields: Mapping[str, FieldSpec]) -> None:
+    start, end = overlap
+    if start == end:
+        raise BadUserInput("overlap needs two different fields", field="overlap")
+    for name in overlap:
+        spec = fields.get(name)
+        if spec is None:
+            raise BadUserInput(f"overlap field {name!r} is not a declared field", field="overlap")
+        if spec.type not in OVERLAP_TYPES:
+            raise BadUserInput(
+                f"overlap field {name!r} must be INT, FLOAT or DATETIME", field="overlap"
+            )
+    if fields[start].type is not fields[end].type:
+        raise BadUserInput("overlap's start and end must have the same type", field="overlap")

@@ -30,6 +30,7 @@ VALUES = {
     "RecordConnection", "RecordEdge", "SyncEventConnection", "SyncEventEdge", "PageInfo",
     "Pagination", "SyncRunPage", "SyncTriggerReason", "FieldDefinition", "DataSummary",
     "TableActivity", "SyncLag", "SyncStatusReport", "SyncSummary", "SyncService", "Heartbeat",
+    "Overlap",  # part of a Table
     "RecordDocuments", "RecordCheckpoint",  # RxDB replication: documents carry their own ids
 }  # fmt: skip
 ROOTS = {"Query", "Mutation", "Subscription"}

@@ -147,12 +147,27 @@ async def complete_run(
     run_id: int,
     counters: Counters | None = None,
     *,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    error_detail: str | None = None,
     now: datetime | None = None,
 ) -> RunInfo:
-    """A WORKING run is COMPLETED, with the given counters (totals) set first."""
+    """A WORKING run is COMPLETED, with the given counters (totals) set first. It may carry an
+    error that did not fail it (Census's records rejected by the destination); its current
+    step is cleared (a step only describes a run that is not finished)."""
     now = now or utcnow()
     values: dict[str, Any] = dict(counters.given()) if counters else {}
-    values |= {"status": SyncRunStatus.COMPLETED.value, "completed_at": now}
+    if error_code is not None:
+        values["error_code"] = check_length("errorCode", error_code, MAX_ERROR_CODE)
+    elif error_message is not None or error_detail is not None:
+        raise BadUserInput("errorMessage and errorDetail need an errorCode", field="errorCode")
+    values |= {
+        "status": SyncRunStatus.COMPLETED.value,
+        "completed_at": now,
+        "error_message": error_message,
+        "error_detail": error_detail,
+        "current_step": None,
+    }
     await _start_if_due(session, run_id, now)
     return await _transition(session, run_id, "complete", (SyncRunStatus.WORKING,), now, values)
 
@@ -174,6 +189,7 @@ async def fail_run(
         "error_code": check_length("errorCode", error_code, MAX_ERROR_CODE),
         "error_message": error_message,
         "error_detail": error_detail,
+        "current_step": None,
     }
     return await _transition(session, run_id, "fail", ACTIVE, now, values)
 
@@ -189,6 +205,7 @@ async def cancel_run(
         "canceled": True,
         "error_code": CANCELED_CODE,
         "error_message": f"Canceled by {canceled_by}",
+        "current_step": None,
     }
     return await _transition(session, run_id, "cancel", ACTIVE, now, values)
 

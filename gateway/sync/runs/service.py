@@ -95,9 +95,26 @@ async def complete_sync_run(
     run_id: int,
     counters: Counters | None = None,
     *,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    error_detail: str | None = None,
     events: Events = NO_EVENTS,
 ) -> RunInfo:
-    return await _manage(db, principal, run_id, events, lambda s: complete_run(s, run_id, counters))
+    """A WORKING run finished: COMPLETED, optionally with an error that did not fail it."""
+    return await _manage(
+        db,
+        principal,
+        run_id,
+        events,
+        lambda s: complete_run(
+            s,
+            run_id,
+            counters,
+            error_code=error_code,
+            error_message=error_message,
+            error_detail=error_detail,
+        ),
+    )
 
 
 async def fail_sync_run(

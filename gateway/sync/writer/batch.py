@@ -38,6 +38,7 @@ from gateway.sync.selection import select_tables
 from gateway.sync.validation import DEFAULT_LIMITS, DataLimits
 from gateway.sync.writer.checks import check_each, split_duplicates
 from gateway.sync.writer.model import WriteOutcome, WriteRequest
+from gateway.sync.writer.overlap import detect_overlaps
 from gateway.sync.writer.play import Writer
 from gateway.sync.writer.store import (
     WrittenSince,
@@ -240,11 +241,12 @@ async def write_in_transaction(
             session, project_id, user, request.device_id, played.final, position, now, records
         )
         await advance_write_progress(session, project_id, user, request.device_id, new)
-        if played.conflicts:
-            await session.execute(
-                insert(session, ConflictRow),
-                [d.row(project_id, user, position[c.index], now) for c, d in played.conflicts],
-            )
+        conflicts = [d.row(project_id, user, position[c.index], now) for c, d in played.conflicts]
+        conflicts += await detect_overlaps(
+            session, project_id, user, request.device_id, played.final, position, now
+        )
+        if conflicts:
+            await session.execute(insert(session, ConflictRow), conflicts)
 
     run = None
     if request.device_id is not None:
