@@ -79,6 +79,10 @@ class ReadRequest:
     # Tables without progress start from a snapshot of their records (snapshot.py); False
     # replays their whole log instead.
     snapshot: bool = True
+    # Several actions of one record in a batch come as one (merge.py); False delivers every
+    # action, so that the last one delivered per table is where the batch ended in it (the
+    # SenSeeAct adapter's progress, see gateway/sync/seed_progress.py).
+    merge: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +325,7 @@ async def read_actions(
         e.table: Cursor(e.position, e.time, e.order) for e in entries[len(snapped) :]
     }  # later entries overwrite earlier ones: the last per table remains
     progress = scope.progress(moved_to, last)
-    merged = merge(entries)
+    merged = merge(entries) if request.merge else list(entries)
     counters = _read_counters(entries, merged)
     if request.device_id is not None:
         received = {scope.tables[p.table].id: p.cursor.position for p in progress}
