@@ -77,6 +77,14 @@ async def seed(server: GatewayServer) -> SenSeeAct:
     return SenSeeAct(server, server.token(SEED_USER, Role.PATIENT))
 
 
+@pytest.fixture
+def server_side(server: GatewayServer) -> SenSeeAct:
+    """Who writes the examples' action for their reads: not the reader, since the examples
+    read it as ``source: "local"`` with ``includeOwn: false`` (the reader's own writes are
+    "remote", and left out)."""
+    return SenSeeAct(server, server.token("root", Role.ADMIN))
+
+
 async def test_write_example_then_get_progress_example(seed: SenSeeAct, db: Database) -> None:
     answer = await seed.post("write", WRITE_EXAMPLE, user=SEED_USER)
     assert (answer.status_code, answer.content) == (200, b"")  # the seed's empty Response
@@ -95,8 +103,8 @@ async def test_write_example_then_get_progress_example(seed: SenSeeAct, db: Data
     assert len(await positions(db)) == 2
 
 
-async def test_read_example(seed: SenSeeAct, db: Database) -> None:
-    await seed.ok("write", WRITE_EXAMPLE, user=SEED_USER)
+async def test_read_example(seed: SenSeeAct, server_side: SenSeeAct, db: Database) -> None:
+    await server_side.ok("write", WRITE_EXAMPLE, user=SEED_USER)
     got = await seed.ok("read", READ_EXAMPLE, user=SEED_USER)
     [logged] = await positions(db)
     assert len(got) == 1
@@ -113,8 +121,8 @@ async def test_read_example(seed: SenSeeAct, db: Database) -> None:
     assert await seed.ok("read", {**READ_EXAMPLE, "timeRangeRestrictions": RANGE}) == []
 
 
-async def test_get_read_stats_example(seed: SenSeeAct) -> None:
-    await seed.ok("write", WRITE_EXAMPLE, user=SEED_USER)
+async def test_get_read_stats_example(seed: SenSeeAct, server_side: SenSeeAct) -> None:
+    await server_side.ok("write", WRITE_EXAMPLE, user=SEED_USER)
     got = await seed.ok("get-read-stats", STATS_EXAMPLE, user=SEED_USER)
     example = {
         "progress": [{"table": "steps", "user": None, "time": 1442921321997, "order": 0}],
@@ -127,8 +135,8 @@ async def test_get_read_stats_example(seed: SenSeeAct) -> None:
     assert empty.json() == {"progress": None, "count": 1, "latestTime": 1442921356748}
 
 
-async def test_watch_example(seed: SenSeeAct, db: Database) -> None:
-    await seed.ok("write", WRITE_EXAMPLE, user=SEED_USER)
+async def test_watch_example(seed: SenSeeAct, server_side: SenSeeAct, db: Database) -> None:
+    await server_side.ok("write", WRITE_EXAMPLE, user=SEED_USER)
     got = await seed.ok("watch", WATCH_EXAMPLE, user=SEED_USER)
     [logged] = await positions(db)
     example = {"resultCode": "OK", "actions": [SEED_ACTION]}
@@ -226,3 +234,47 @@ async def test_auth_and_unknown_project(server: GatewayServer, seed: SenSeeAct) 
     bearer = SenSeeAct(server, None)
     bearer.headers = {"Authorization": f"Bearer {server.token(SEED_USER, Role.PATIENT)}"}
     assert await bearer.ok("read", None) == []
+
+
+def step(record_id: str) -> dict[str, Any]:
+    data = {**json.loads(SEED_DATA), "id": record_id}
+    return {**SEED_ACTION, "recordId": record_id, "jsonData": json.dumps(data)}
+
+
+async def test_include_own_without_a_device_id(
+    server: GatewayServer, seed: SenSeeAct, server_side: SenSeeAct
+) -> None:
+    """The reader's own writes (made without a deviceId) are left out unless includeOwn, and
+    then come as "remote"; a write by someone else, or by a device, is "local"."""
+    mine, theirs, devices = SEED_ACTION["recordId"], "6" * 32, "7" * 32
+    await seed.ok("write", WRITE_EXAMPLE)
+    await server_side.ok("write", {"actions": [step(theirs)]}, user=SEED_USER)
+    await seed.ok("write", {"actions": [step(devices)]}, deviceId="phone")
+    hidden = await seed.ok("read", {"includeOwn": False})
+    assert [(a["recordId"], a["source"]) for a in hidden] == [
+        (theirs, "local"),
+        (devices, "local"),
+    ]
+    shown = await seed.ok("read", {"includeOwn": True})
+    assert [(a["recordId"], a["source"]) for a in shown] == [
+        (mine, "remote"),
+        (theirs, "local"),
+        (devices, "local"),
+    ]
+    assert (await seed.ok("get-read-stats", {}))["count"] == 2
+    # The same rule through GraphQL: a read without a deviceId, from the log or a snapshot.
+    graphql = server.client(server.token(SEED_USER, Role.PATIENT))
+    for snapshot in ("false", "true"):
+        got = await graphql.data(
+            f'{{ actions(project: "default", snapshot: {snapshot}) {{ actions {{ recordId }} }} }}'
+        )
+        assert sorted(a["recordId"] for a in got["actions"]["actions"]) == [theirs, devices]
+    got = await graphql.data(
+        '{ actions(project: "default", snapshot: false, filter: {includeOwn: true}) '
+        "{ actions { recordId source } } }"
+    )
+    assert [(a["recordId"], a["source"]) for a in got["actions"]["actions"]] == [
+        (mine, "remote"),
+        (theirs, "local"),
+        (devices, "local"),
+    ]
