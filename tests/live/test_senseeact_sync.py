@@ -90,7 +90,7 @@ class Device:
             "get-read-stats", {"progress": list(self.progress.values())}, deviceId=self.name
         )
         max_time = stats["latestTime"]
-        while True:
+        for _ in range(200):  # far more than the log holds: a read that repeats never ends
             batch = await self.api.ok(
                 "read",
                 {"maxCount": BATCH, "maxTime": max_time, "progress": list(self.progress.values())},
@@ -99,6 +99,7 @@ class Device:
             self.take(batch)
             if len(batch) < BATCH:
                 return
+        raise AssertionError("reading in batches never came to an end")
 
     async def watch(self) -> str:
         answer = await self.api.ok(
