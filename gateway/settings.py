@@ -102,6 +102,13 @@ class Settings(BaseSettings):
         description="each project re-checks for what its caught-up subscriptions may have "
         "missed (a lost wake-up, a changed access) at least this often",
     )
+    senseeact_watch_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="how long SenSeeAct's POST /sync/project/{project}/watch waits for new "
+        "actions before it answers TIMEOUT",
+    )
     bus: str = Field(
         default="postgres",
         description="how replicas wake each other's subscribers: postgres (LISTEN/NOTIFY on "

@@ -163,6 +163,9 @@ class Action(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=32)
     author: str | None = Field(default=None, max_length=255)
     device_id: str | None = Field(default=None, max_length=255)
+    # The user who wrote it (the caller of the write, not necessarily the data's user): what
+    # SenSeeAct's includeOwn leaves out for a reader without a deviceId. None before 0013.
+    written_by: str | None = Field(default=None, max_length=255)
     # A last-writer-wins loser: kept in the log (for review and idempotency), not applied to its
     # record and skipped by readers.
     superseded: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})

@@ -129,7 +129,9 @@ class ActionFilter:
         "tables without utcTime/localTime.",
     )
     include_own: bool = strawberry.field(
-        default=False, description="Also return the actions that came from this device."
+        default=False,
+        description="Also return your own actions: those of this device (deviceId), or, "
+        "without a deviceId, those you wrote without one.",
     )
 
     def to_domain(self) -> reader.ReadFilter:

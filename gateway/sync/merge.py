@@ -33,6 +33,7 @@ class LogEntry:
     order: int
     author: str | None
     device_id: str | None
+    written_by: str | None = None  # the user who wrote it (log reads only; see reader.py)
 
 
 def merge(entries: Sequence[LogEntry]) -> list[LogEntry]:

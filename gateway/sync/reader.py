@@ -79,6 +79,10 @@ class ReadRequest:
     # Tables without progress start from a snapshot of their records (snapshot.py); False
     # replays their whole log instead.
     snapshot: bool = True
+    # Several actions of one record in a batch come as one (merge.py); False delivers every
+    # action, so that the last one delivered per table is where the batch ended in it (the
+    # SenSeeAct adapter's progress, see gateway/sync/seed_progress.py).
+    merge: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class _Scope:
     ranges: dict[str, TimeRange]
     device_id: str | None
     include_own: bool
+    caller: str  # the reader: without a deviceId, its own writes are what includeOwn means
 
     def where(self, upper: Position) -> list[ColumnElement[bool]]:
         position = tuple_(Action.xid, Action.id)
@@ -138,9 +143,26 @@ class _Scope:
         lowest = min(self.cursors.get(name, START_CURSOR).position for name in self.tables)
         if lowest > START:  # lets the (project, user, xid, id) index start the scan there
             where.append(position > _at(lowest))
-        if self.device_id is not None and not self.include_own:
-            where.append(or_(Action.device_id.is_(None), Action.device_id != self.device_id))
+        if not self.include_own:
+            where.append(self.not_own())
         return where
+
+    def not_own(self) -> ColumnElement[bool]:
+        """Not the reader's own actions: a device's, or without a deviceId what the caller
+        wrote without one (SenSeeAct's source "remote": a client without a device id is one
+        local database; what a device wrote is that device's own, not this reader's)."""
+        if self.device_id is not None:
+            return or_(Action.device_id.is_(None), Action.device_id != self.device_id)
+        return or_(
+            Action.written_by.is_(None),
+            Action.written_by != self.caller,
+            Action.device_id.is_not(None),
+        )
+
+    def own(self, entry: LogEntry) -> bool:
+        if self.device_id is not None:
+            return entry.device_id == self.device_id
+        return entry.device_id is None and entry.written_by == self.caller
 
     def after_snapshots(self, parts: Mapping[str, SnapshotTable]) -> _Scope:
         """This scope with the tables of complete snapshots at their horizons in the log."""
@@ -202,10 +224,18 @@ async def _open_scope(session: AsyncSession, principal: Principal, request: Read
         ranges=ranges,
         device_id=request.device_id,
         include_own=request.filter.include_own,
+        caller=principal.user_id,
     )
 
 
-_COLUMNS = (Action.xid, Action.id, Action.table_id, Action.record_id, *ENTRY_COLUMNS)
+_COLUMNS = (
+    Action.xid,
+    Action.id,
+    Action.table_id,
+    Action.record_id,
+    *ENTRY_COLUMNS,
+    Action.written_by,
+)
 
 
 async def read_actions(
@@ -275,6 +305,7 @@ async def read_actions(
             order,
             author,
             device_id,
+            written_by,
         )
         for (
             xid,
@@ -288,6 +319,7 @@ async def read_actions(
             order,
             author,
             device_id,
+            written_by,
         ) in rows
     ]
     snapped = page.entries if page is not None else []
@@ -321,7 +353,7 @@ async def read_actions(
         e.table: Cursor(e.position, e.time, e.order) for e in entries[len(snapped) :]
     }  # later entries overwrite earlier ones: the last per table remains
     progress = scope.progress(moved_to, last)
-    merged = merge(entries)
+    merged = merge(entries) if request.merge else list(entries)
     counters = _read_counters(entries, merged)
     if request.device_id is not None:
         received = {scope.tables[p.table].id: p.cursor.position for p in progress}
@@ -366,7 +398,13 @@ async def _snapshot_parts(
             parts[name] = _part(scope, table, cursor.snapshot.horizon, cursor.snapshot.after)
     if request.snapshot and fresh:
         for table in await tables_for_snapshot(
-            session, scope.project_id, scope.user, scope.device_id, scope.include_own, fresh
+            session,
+            scope.project_id,
+            scope.user,
+            scope.device_id,
+            scope.include_own,
+            fresh,
+            scope.caller,
         ):
             parts[table.name] = _part(scope, table, upper, 0)
     return parts
@@ -534,7 +572,7 @@ def _first_after(entries: Sequence[LogEntry], max_time: int | None) -> int | Non
 
 
 def _deliver(entry: LogEntry, scope: _Scope) -> DeliveredAction:
-    own = scope.device_id is not None and entry.device_id == scope.device_id
+    own = scope.own(entry)
     return DeliveredAction(  # by position: one per action delivered
         entry.table,
         scope.user,

@@ -70,11 +70,31 @@ async def tables_for_snapshot(
     device_id: str | None,
     include_own: bool,
     fresh: Sequence[CatalogTable],
+    caller: str | None = None,
 ) -> list[CatalogTable]:
     """Of the tables a read starts without progress, those a snapshot may serve: all of them,
-    except, for a device that leaves its own actions out, the tables it has written to."""
-    if device_id is None or include_own or not fresh:
+    except, for a reader that leaves its own actions out, the tables it has written to (a
+    device's, or without a deviceId what the ``caller`` wrote without one): those replay their
+    log instead."""
+    if include_own or not fresh:
         return list(fresh)
+    if device_id is None:
+        if caller is None:
+            return list(fresh)
+        mine = set(
+            await session.scalars(
+                select(Action.table_id)
+                .where(
+                    Action.project_id == project_id,
+                    Action.user_id == user,
+                    Action.written_by == caller,
+                    Action.device_id.is_(None),
+                    Action.table_id.in_([t.id for t in fresh]),  # type: ignore[attr-defined]
+                )
+                .distinct()
+            )
+        )
+        return [t for t in fresh if t.id not in mine]
     written = set(
         await session.scalars(
             select(WriteProgress.table_id).where(

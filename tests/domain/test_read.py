@@ -226,7 +226,7 @@ async def test_read_stats_counts_unmerged_actions_after_the_progress(db: Databas
 
 
 async def test_who_may_read_whose_data(db: Database) -> None:
-    await write(db, [act("notes", "INSERT", 1, 1, text="alice's")])
+    await write(db, [act("notes", "INSERT", 1, 1, text="alice's")], ALICE)
     with pytest.raises(GatewayError) as caught:
         await read_all(db, BOB, user="alice")
     assert caught.value.code == "FORBIDDEN"

@@ -214,7 +214,8 @@ async def test_push_writes_what_fits_and_returns_the_conflicts(db: Database) -> 
         ("UPDATE", rid(1), '{"text": "uno", "done": null}', "rxdb"),
         ("DELETE", rid(1), None, "rxdb"),
     ]
-    log = ReadRequest(PROJECT, filter=ReadFilter(["notes"]), snapshot=False)
+    # Alice's pushes are her own: a read of hers without a deviceId needs includeOwn.
+    log = ReadRequest(PROJECT, filter=ReadFilter(["notes"], include_own=True), snapshot=False)
     batch = await read_actions(db, ALICE, log, max_batch=100)
     assert [(a.action.value, a.record_id) for a in batch.actions] == [("INSERT", rid(2))]
 

@@ -106,11 +106,17 @@ def act(
 async def write(
     db: Database,
     actions: list[IncomingAction],
-    principal: Principal = ALICE,
+    principal: Principal | None = None,
     device: str | None = None,
     max_batch: int = 10_000,
     **request: Any,
 ) -> WriteOutcome:
+    """``actions`` written; by default for alice by the server side (the admin), so that they
+    are not alice's own when she reads without a deviceId (includeOwn, see reader.py)."""
+    if principal is None:
+        principal = ALICE if device is not None else ADMIN
+        if principal is ADMIN:
+            request.setdefault("user", "alice")
     return await write_actions(
         db,
         principal,

@@ -235,7 +235,14 @@ async def write_in_transaction(
     if new:
         now = utcnow()
         position = await insert_actions(
-            session, project_id, user, request.device_id, new, played.superseded, now
+            session,
+            project_id,
+            user,
+            request.device_id,
+            new,
+            played.superseded,
+            now,
+            written_by=principal.user_id,
         )
         await upsert_records(
             session, project_id, user, request.device_id, played.final, position, now, records

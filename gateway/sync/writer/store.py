@@ -33,6 +33,7 @@ _ACTIONS = (  # column, its type on PostgreSQL, its parameter: a batch's actions
     ("source", "varchar", "sources"),
     ("author", "varchar", "authors"),
     ("superseded", "boolean", "superseded"),
+    ("written_by", "varchar", "written_by"),
 )
 _RECORDS = (  # the same for a batch's records; ``data`` is JSON text
     ("table_id", "integer", "table_ids"),
@@ -205,8 +206,10 @@ async def insert_actions(
     new: list[Checked],
     superseded: set[int],
     now: Any,
+    written_by: str | None = None,
 ) -> dict[int, int]:
-    """Append the new actions to the log: each one's log position (id) by its index."""
+    """Append the new actions to the log: each one's log position (id) by its index;
+    ``written_by``: the user who writes them."""
     # SQLite: this transaction holds the write lock, so the rows after the largest id before
     # it are exactly these (RETURNING would make SQLAlchemy send them a row at a time).
     postgresql = is_postgresql(session)
@@ -227,6 +230,7 @@ async def insert_actions(
             "sources": [c.source.source for c in new],
             "authors": [c.source.author for c in new],
             "superseded": [c.index in superseded for c in new],
+            "written_by": [written_by] * len(new),
         },
     )
     if not postgresql:

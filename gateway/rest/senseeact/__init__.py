@@ -1,0 +1,24 @@
+"""SenSeeAct's sync controller (``/sync/project/{project}/...``) as the seed documents it:
+``ROUTES`` for the app, ``PATHS`` (and ``SECURITY_SCHEMES``) for ``/openapi.json``."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from gateway.rest.senseeact import endpoints
+from gateway.rest.senseeact.openapi import PATHS, SECURITY_SCHEMES
+
+ROUTES = [
+    Route(f"/sync/project/{{project}}/{name}", handler, methods=["POST"])
+    for name, handler in {
+        "read": endpoints.read,
+        "write": endpoints.write,
+        "get-read-stats": endpoints.get_read_stats,
+        "get-progress": endpoints.get_progress,
+        "watch": endpoints.watch,
+        "register-push": endpoints.register_push,
+        "unregister-push": endpoints.unregister_push,
+    }.items()
+]
+
+__all__ = ["PATHS", "ROUTES", "SECURITY_SCHEMES"]
