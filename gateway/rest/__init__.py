@@ -11,6 +11,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from gateway.rest import census, cspro, openapi, regardingwork
+from gateway.rest import census, cspro, openapi, regardingwork, senseeact
 
-ADAPTERS: list[ModuleType] = [cspro, regardingwork, census, openapi]
+ADAPTERS: list[ModuleType] = [senseeact, cspro, regardingwork, census, openapi]

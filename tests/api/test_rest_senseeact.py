@@ -22,9 +22,7 @@ from gateway.auth.principal import Role
 from gateway.db import Database
 from gateway.db.models import Action, PushRegistration
 from tests.support import GatewayServer, settings_for
-from tests.support.senseeact import SEED_USER, SenSeeAct, seed_project, senseeact_routes
-
-__all__ = ["senseeact_routes"]  # the autouse fixture
+from tests.support.senseeact import SEED_USER, SenSeeAct, seed_project
 
 SEED_DATA = (
     '{"user":"b43f784d76c44e7a9ae0370b91521753","utcTime":1442737800000,'

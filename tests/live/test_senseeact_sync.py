@@ -24,9 +24,7 @@ import pytest
 from gateway.auth.principal import Role
 from gateway.settings import Settings
 from tests.support import GatewayServer, settings_for
-from tests.support.senseeact import SenSeeAct, seed_project, senseeact_routes
-
-__all__ = ["senseeact_routes"]  # the autouse fixture
+from tests.support.senseeact import SenSeeAct, seed_project
 
 USER = "alice"
 BATCH = 5  # maxCount: several batches per sync

@@ -1,31 +1,15 @@
-"""SenSeeAct's REST adapter in tests: its routes on the app, its seed's project, a client."""
+"""SenSeeAct's REST adapter in tests: its seed's project and a client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from gateway.auth.principal import Role
-from gateway.rest import ADAPTERS, senseeact
 from tests.support import GatewayServer, create_project
 
 SEED_USER = "b43f784d76c44e7a9ae0370b91521753"  # the seed's examples' user
-
-
-@pytest.fixture(autouse=True)
-def senseeact_routes() -> Iterator[None]:
-    """The adapter in ADAPTERS while the app is built (the lead registers it for good)."""
-    added = senseeact not in ADAPTERS
-    if added:
-        ADAPTERS.append(senseeact)
-    try:
-        yield
-    finally:
-        if added:
-            ADAPTERS.remove(senseeact)
 
 
 async def seed_project(server: GatewayServer, code: str = "default") -> None:

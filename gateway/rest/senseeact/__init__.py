@@ -1,12 +1,13 @@
 """SenSeeAct's sync controller (``/sync/project/{project}/...``) as the seed documents it:
-``ROUTES`` for the app, ``PATHS`` (and ``SECURITY_SCHEMES``) for ``/openapi.json``."""
+``ROUTES`` for the app, ``PATHS`` for ``/openapi.json`` (its
+security schemes, ``authToken`` and ``bearer``, are the document's own)."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
 from gateway.rest.senseeact import endpoints
-from gateway.rest.senseeact.openapi import PATHS, SECURITY_SCHEMES
+from gateway.rest.senseeact.openapi import PATHS
 
 ROUTES = [
     Route(f"/sync/project/{{project}}/{name}", handler, methods=["POST"])
@@ -21,4 +22,4 @@ ROUTES = [
     }.items()
 ]
 
-__all__ = ["PATHS", "ROUTES", "SECURITY_SCHEMES"]
+__all__ = ["PATHS", "ROUTES"]

@@ -114,7 +114,7 @@ def _op(summary: str, body: dict[str, Any] | None, ok: dict[str, Any]) -> dict[s
         "summary": summary,
         "tags": ["SenSeeAct"],
         "parameters": _PARAMS,
-        "security": [{"xAuthToken": []}, {"bearer": []}],
+        "security": [{"authToken": []}, {"bearer": []}],
         "responses": ok,
     }
     if body is not None:
@@ -211,9 +211,4 @@ PATHS: dict[str, dict[str, Any]] = {
     "/sync/project/{project}/unregister-push": _op(
         "Remove a device's push registration (?deviceId=)", None, _EMPTY
     ),
-}
-
-SECURITY_SCHEMES = {
-    "xAuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
-    "bearer": {"type": "http", "scheme": "bearer"},
 }

@@ -49,18 +49,31 @@ def device_param(request: Request, content: dict[str, Any] | None = None) -> str
     return found
 
 
+def _whole(value: Any) -> int | None:
+    """``value`` as an int when JSON gave a whole number: ``5`` or ``5.0`` (JSON Schema's
+    integers include the latter), never a boolean."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def integer(content: dict[str, Any], name: str, low: int, high: int) -> int | None:
     value = content.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+    whole = _whole(value)
+    if whole is None or not low <= whole <= high:
         raise BadUserInput(f"{name} must be a whole number from {low} to {high}", field=name)
-    return value
+    return whole
 
 
 def _int(item: dict[str, Any], name: str, where: str, high: int = INT64_MAX) -> int:
-    value = item.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+    value = _whole(item.get(name))
+    if value is None or not 0 <= value <= high:
         raise BadUserInput(f"{where}.{name} must be a whole number from 0 to {high}", field=where)
     return value
 

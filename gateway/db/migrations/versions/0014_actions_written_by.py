@@ -4,8 +4,8 @@ SenSeeAct's ``includeOwn: false`` without a ``deviceId`` leaves out the reader's
 seed's ``source: "remote"``): the log keeps who wrote each action for that. Actions written
 before this migration have none and are never taken for the reader's own.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
