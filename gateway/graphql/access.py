@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from gateway.auth.principal import Role as DomainRole
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.globalids import KeyPart, Node
@@ -80,7 +81,7 @@ class AccessMutation:
     async def grant_access(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         grantee: Annotated[str, strawberry.argument(description="The professional's user id.")],
         user: Annotated[
             str | None,
@@ -106,7 +107,7 @@ class AccessMutation:
     async def revoke_access(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         grantee: Annotated[str, strawberry.argument(description="The professional's user id.")],
         user: Annotated[
             str | None,

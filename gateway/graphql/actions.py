@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types.arguments import InputContext
 
 from gateway.errors import BadUserInput
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.limits import response_budget
@@ -332,7 +333,7 @@ class ActionQuery:
     async def actions(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         user: Annotated[
             str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
         ] = None,
@@ -395,7 +396,7 @@ class ActionQuery:
     async def read_stats(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         user: Annotated[
             str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
         ] = None,
@@ -436,7 +437,7 @@ class ActionQuery:
     async def write_progress(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         user: Annotated[
             str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
         ] = None,
@@ -478,7 +479,7 @@ class ActionMutation:
     async def write_actions(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         actions: Annotated[
             list[ActionInput],
             strawberry.argument(
@@ -546,7 +547,7 @@ class ActionSubscription:
     async def database_actions(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         user: Annotated[
             str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
         ] = None,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.devices import NAMED_HELP
 from gateway.graphql.history import SyncEvent
@@ -47,7 +48,7 @@ class CaseQuery:
     async def cases_pending_sync(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         device_name: Annotated[
             str,
             strawberry.argument(
@@ -85,7 +86,7 @@ class CaseQuery:
     async def case_status(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         key: Annotated[
             str,
             strawberry.argument(

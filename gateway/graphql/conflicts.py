@@ -9,6 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.graphql.actions import ActionType
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.pagination import Connection
@@ -152,7 +153,7 @@ class ConflictQuery:
     async def conflicts(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         status: Annotated[
             ConflictStatus | None,
             strawberry.argument(description="Only conflicts in this status (omitted: all)."),

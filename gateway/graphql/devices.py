@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from gateway.graphql.actions import ProgressInput
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.globalids import KeyPart, Node
@@ -99,7 +100,7 @@ class DeviceQuery:
     async def devices(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         status: Annotated[
             DeviceStatus | None,
             strawberry.argument(description="Only devices in this health (omitted: all)."),
@@ -120,7 +121,7 @@ class DeviceQuery:
     async def device(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         device_id: Annotated[str, strawberry.argument(description="The device's id.")],
         user: Annotated[
             str | None,
@@ -150,7 +151,7 @@ class DeviceMutation:
     async def report_device(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         device_id: Annotated[str, strawberry.argument(description="The device's id.")],
         name: Annotated[
             str | None,
@@ -197,7 +198,7 @@ class DeviceMutation:
     async def acknowledge_progress(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         device_id: Annotated[str, strawberry.argument(description="The device's id.")],
         progress: Annotated[
             list[ProgressInput],
@@ -235,7 +236,7 @@ class DeviceSubscription:
     async def device_status_changed(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
     ) -> AsyncGenerator[Device, None]:
         context = info.context
         with context.subscription_slot():

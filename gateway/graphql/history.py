@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.devices import NAMED_HELP
 from gateway.graphql.enums import described_enum
@@ -94,7 +95,7 @@ class HistoryQuery:
     async def sync_summary(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         device_name: Annotated[
             str | None,
             strawberry.argument(
@@ -127,7 +128,7 @@ class HistoryQuery:
     async def sync_history(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         device_name: Annotated[
             str | None,
             strawberry.argument(
@@ -178,7 +179,7 @@ class HistoryQuery:
     async def sync_services(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
     ) -> list[SyncServiceInfo]:
         services = await history.sync_services(info.context.db, info.context.principal, project)
         return [
@@ -202,7 +203,7 @@ class HistoryMutation:
     async def record_sync_event(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         device_id: Annotated[str, strawberry.argument(description="The device's id.")],
         direction: Annotated[SyncDirection, strawberry.argument(description="Which way it went.")],
         device_name: Annotated[

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.globalids import KeyPart, Node
@@ -161,7 +162,7 @@ class ProjectQuery:
     async def project(
         self,
         info: Info,
-        code: Annotated[str, strawberry.argument(description="The project's code.")],
+        code: ProjectCode,
     ) -> Project | None:
         found = await domain.find_project(info.context.db, info.context.principal, code)
         return Project.from_domain(found) if found else None
@@ -201,7 +202,7 @@ class ProjectMutation:
     async def add_project_member(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         user: Annotated[str, strawberry.argument(description="The user's id.")],
     ) -> Project:
         found = await domain.add_member(info.context.db, info.context.principal, project, user)
@@ -214,7 +215,7 @@ class ProjectMutation:
     async def remove_project_member(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         user: Annotated[str, strawberry.argument(description="The user's id.")],
     ) -> bool:
         return await domain.remove_member(
@@ -228,7 +229,7 @@ class ProjectMutation:
     async def define_table(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         name: Annotated[
             str, strawberry.argument(description="The table's name, unique in the project.")
         ],
@@ -276,7 +277,7 @@ class ProjectMutation:
     async def set_conflict_policy(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         table: Annotated[str, strawberry.argument(description="The table's name.")],
         policy: Annotated[ConflictPolicy, strawberry.argument(description="The new policy.")],
     ) -> Table:

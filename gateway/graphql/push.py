@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.globalids import KeyPart, Node
 from gateway.push import registrations as domain
@@ -54,7 +55,7 @@ class PushMutation:
     async def register_push(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         fcm_token: Annotated[
             str, strawberry.argument(description="The device's Firebase Cloud Messaging token.")
         ],
@@ -92,7 +93,7 @@ class PushMutation:
     async def unregister_push(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         device_id: Annotated[str, strawberry.argument(description="The device's id.")],
         user: Annotated[
             str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")

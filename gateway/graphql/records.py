@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.globalids import KeyPart, Node
 from gateway.graphql.pagination import Connection
@@ -65,7 +66,7 @@ class RecordQuery:
     async def records(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         table: Annotated[str, strawberry.argument(description="The table's name.")],
         user: Annotated[
             str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")

@@ -11,6 +11,7 @@ from typing import Annotated, cast
 import strawberry
 from strawberry.scalars import JSON
 
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.limits import response_budget
 from gateway.live.documents import stream_documents
@@ -74,7 +75,7 @@ class RecordPushRow:
     )
 
 
-Project = Annotated[str, strawberry.argument(description="The project's code.")]
+Project = ProjectCode
 Table = Annotated[
     str, strawberry.argument(description="The table, by name: one replication per table.")
 ]

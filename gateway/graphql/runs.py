@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.scalars import Long
@@ -43,6 +44,15 @@ ExchangeDirection = described_enum(
         "BOTH": "Both ways.",
     },
 )
+
+PageNumber = Annotated[
+    int, strawberry.argument(description="The page to return, from 1 (0 is taken as 1).")
+]
+RunsPerPage = Annotated[int, strawberry.argument(description="Runs per page, 1 to 100.")]
+RunOrder = Annotated[
+    SortOrderEnum,  # type: ignore[valid-type]
+    strawberry.argument(description="By creation time: DESC (newest first, the default) or ASC."),
+]
 
 
 @strawberry.type(description="A named exchange between a project and a device or external job.")
@@ -241,7 +251,7 @@ class SyncRunQuery:
     async def syncs(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
     ) -> list[Sync]:
         found = await domain.list_syncs(info.context.db, info.context.principal, project)
         return [Sync.from_domain(s) for s in found]
@@ -268,18 +278,9 @@ class SyncRunQuery:
         self,
         info: Info,
         sync_id: Annotated[int, strawberry.argument(description="The sync's id.")],
-        page: Annotated[
-            int, strawberry.argument(description="The page to return, from 1 (0 is taken as 1).")
-        ] = 1,
-        per_page: Annotated[
-            int, strawberry.argument(description="Runs per page, 1 to 100.")
-        ] = DEFAULT_PER_PAGE,
-        order: Annotated[
-            SortOrderEnum,
-            strawberry.argument(
-                description="By creation time: DESC (newest first, the default) or ASC."
-            ),
-        ] = SortOrder.DESC,
+        page: PageNumber = 1,
+        per_page: RunsPerPage = DEFAULT_PER_PAGE,
+        order: RunOrder = SortOrder.DESC,
     ) -> SyncRunPage:
         found = await domain.list_runs(
             info.context.db,
@@ -298,23 +299,14 @@ class SyncRunQuery:
     async def project_sync_runs(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         status: Annotated[
             SyncRunStatus | None,
             strawberry.argument(description="Only runs in this status (omitted: all)."),
         ] = None,
-        page: Annotated[
-            int, strawberry.argument(description="The page to return, from 1 (0 is taken as 1).")
-        ] = 1,
-        per_page: Annotated[
-            int, strawberry.argument(description="Runs per page, 1 to 100.")
-        ] = DEFAULT_PER_PAGE,
-        order: Annotated[
-            SortOrderEnum,
-            strawberry.argument(
-                description="By creation time: DESC (newest first, the default) or ASC."
-            ),
-        ] = SortOrder.DESC,
+        page: PageNumber = 1,
+        per_page: RunsPerPage = DEFAULT_PER_PAGE,
+        order: RunOrder = SortOrder.DESC,
     ) -> SyncRunPage:
         found = await domain.list_project_runs(
             info.context.db,
@@ -337,7 +329,7 @@ class SyncRunMutation:
     async def create_sync(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         name: Annotated[str, strawberry.argument(description="Its name, e.g. the job's.")],
         device_id: Annotated[
             str | None,
@@ -533,7 +525,7 @@ class SyncRunSubscription:
     async def sync_run_updated(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         sync_id: Annotated[
             int | None,
             strawberry.argument(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import strawberry
 
+from gateway.graphql.arguments import ProjectCode
 from gateway.graphql.conflicts import ConflictKind
 from gateway.graphql.context import Info
 from gateway.graphql.devices import Device
@@ -244,7 +245,7 @@ class SyncStatusSubscription:
     async def sync_status_changed(
         self,
         info: Info,
-        project: Annotated[str, strawberry.argument(description="The project's code.")],
+        project: ProjectCode,
         user: Annotated[
             str | None,
             strawberry.argument(

@@ -6,7 +6,7 @@ with data (tests/support/fuzz.py). The test fails at the first HTTP 5xx, error c
 INTERNAL_SERVER_ERROR or not coded at all, WebSocket closed as failed, answer that does not come
 (a hang), error logged by the server, or /healthz that stops answering (a crash); hypothesis then
 shrinks the operation. The search is seeded (``derandomize``), so CI sees the same operations
-every run. GATEWAY_FUZZ_EXAMPLES sets how many operations per database (default 1,000);
+every run. GATEWAY_FUZZ_EXAMPLES sets how many operations per database (default 400);
 GATEWAY_FUZZ_SEED searches with another seed.
 """
 
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from tests.support import GatewayServer, settings_for
 from tests.support.fuzz import ErrorLog, Fuzzer, Operation, make_world, operations, repair
 
-EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "1000"))
+EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "400"))
 SEED = os.environ.get("GATEWAY_FUZZ_SEED")
 REPAIR_EVERY = 100  # operations between restoring the world's members and grant
 

@@ -98,7 +98,7 @@ def test_plans_answer_as_the_pipeline(migrated_url: str) -> None:
         )
 
         @settings(
-            max_examples=200,
+            max_examples=120,
             derandomize=True,
             database=None,
             deadline=None,

@@ -22,7 +22,7 @@ from tests.support import GatewayServer
 from tests.support.live import make_project, write_notes
 
 MAX_EXAMPLES = 30  # per operation
-BUDGET_SECONDS = 20.0  # per database: examples after it pass without a request
+BUDGET_SECONDS = 10.0  # per database: examples after it pass without a request
 
 
 @pytest.fixture

@@ -34,7 +34,10 @@ async def write_unannounced(url: str, n: int) -> None:
     try:
         for user in USERS:
             action = act("notes", "INSERT", n, n, user=user, text=f"#{n}")
-            await write_actions(db, ADMIN, WriteRequest("live", [action], user=user), max_batch=10)
+            # From a device: the subscriber (an admin too) would not get its own deviceless
+            # writes (SenSeeAct's includeOwn rule).
+            request = WriteRequest("live", [action], user=user, device_id="importer")
+            await write_actions(db, ADMIN, request, max_batch=10)
     finally:
         await db.dispose()
 

@@ -68,7 +68,8 @@ async def test_a_subscriber_sees_a_run_work_and_complete(server: GatewayServer) 
         await alice.data(UPDATE, id=run_id)
         assert await next_run(stream) == (run_id, "WORKING", 40, 0, "Sending", False)
         await alice.data(COMPLETE, id=run_id)
-        assert await next_run(stream) == (run_id, "COMPLETED", 100, 98, "Sending", True)
+        # A finished run has no current step.
+        assert await next_run(stream) == (run_id, "COMPLETED", 100, 98, None, True)
         # bob's dashboard got none of alice's changes: his own is the next thing it shows
         await bob.data(COMPLETE, id=bob_run)
         assert await next_run(bob_stream) == (bob_run, "COMPLETED", 100, 98, None, True)
