@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from strawberry.types.arguments import InputContext
 
 from gateway.errors import BadUserInput
-from gateway.graphql.arguments import ProjectCode
+from gateway.graphql.arguments import ProjectCode, WhoseData
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.limits import response_budget
@@ -145,6 +145,23 @@ class ActionFilter:
             ],
             include_own=self.include_own,
         )
+
+
+# What every read (actions, readStats, databaseActions) takes, described once.
+ReadProgressArg = Annotated[
+    list[ProgressInput] | None,
+    strawberry.argument(
+        description="Where the last read ended, per table: the progress it returned. A "
+        "table without progress starts from the beginning (see snapshot)."
+    ),
+]
+ReadFilterArg = Annotated[
+    ActionFilter | None,
+    strawberry.argument(
+        description="Which tables and sample times to read (omitted: every table, every "
+        "action not from this device)."
+    ),
+]
 
 
 @strawberry.type(description="Read progress of one table.")
@@ -334,9 +351,7 @@ class ActionQuery:
         self,
         info: Info,
         project: ProjectCode,
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
-        ] = None,
+        user: WhoseData = None,
         device_id: Annotated[
             str | None,
             strawberry.argument(
@@ -345,20 +360,8 @@ class ActionQuery:
                 "sync history."
             ),
         ] = None,
-        progress: Annotated[
-            list[ProgressInput] | None,
-            strawberry.argument(
-                description="Where the last read ended, per table: the progress it returned. A "
-                "table without progress starts from the beginning (see snapshot)."
-            ),
-        ] = None,
-        filter: Annotated[
-            ActionFilter | None,
-            strawberry.argument(
-                description="Which tables and sample times to read (omitted: every table, every "
-                "action not from this device)."
-            ),
-        ] = None,
+        progress: ReadProgressArg = None,
+        filter: ReadFilterArg = None,
         max_count: Annotated[
             int,
             strawberry.argument(
@@ -397,9 +400,7 @@ class ActionQuery:
         self,
         info: Info,
         project: ProjectCode,
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
-        ] = None,
+        user: WhoseData = None,
         device_id: Annotated[
             str | None,
             strawberry.argument(
@@ -407,20 +408,8 @@ class ActionQuery:
                 "counted (see filter.includeOwn)."
             ),
         ] = None,
-        progress: Annotated[
-            list[ProgressInput] | None,
-            strawberry.argument(
-                description="Where the last read ended, per table: the progress it returned. A "
-                "table without progress starts from the beginning (see snapshot)."
-            ),
-        ] = None,
-        filter: Annotated[
-            ActionFilter | None,
-            strawberry.argument(
-                description="Which tables and sample times to read (omitted: every table, every "
-                "action not from this device)."
-            ),
-        ] = None,
+        progress: ReadProgressArg = None,
+        filter: ReadFilterArg = None,
     ) -> ReadStats:
         request = read_request(project, user, device_id, progress, filter)
         stats = await reader.read_stats(info.context.db, info.context.principal, request)
@@ -438,9 +427,7 @@ class ActionQuery:
         self,
         info: Info,
         project: ProjectCode,
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
-        ] = None,
+        user: WhoseData = None,
         device_id: Annotated[
             str | None,
             strawberry.argument(
@@ -548,9 +535,7 @@ class ActionSubscription:
         self,
         info: Info,
         project: ProjectCode,
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
-        ] = None,
+        user: WhoseData = None,
         device_id: Annotated[
             str | None,
             strawberry.argument(
@@ -559,20 +544,8 @@ class ActionSubscription:
                 "its gets."
             ),
         ] = None,
-        progress: Annotated[
-            list[ProgressInput] | None,
-            strawberry.argument(
-                description="Where the last read ended, per table: the progress it returned. A "
-                "table without progress starts from the beginning (see snapshot)."
-            ),
-        ] = None,
-        filter: Annotated[
-            ActionFilter | None,
-            strawberry.argument(
-                description="Which tables and sample times to read (omitted: every table, every "
-                "action not from this device)."
-            ),
-        ] = None,
+        progress: ReadProgressArg = None,
+        filter: ReadFilterArg = None,
         max_count: Annotated[
             int,
             strawberry.argument(

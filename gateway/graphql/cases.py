@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from gateway.graphql.arguments import ProjectCode
+from gateway.graphql.arguments import PageAfter, PageSize, ProjectCode, WhoseDevice
 from gateway.graphql.context import Info
 from gateway.graphql.devices import NAMED_HELP
 from gateway.graphql.history import SyncEvent
@@ -55,19 +55,9 @@ class CaseQuery:
                 description="The device: its deviceId, or any name it has had (see reportDevice)."
             ),
         ],
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
-        ] = None,
-        first: Annotated[
-            int, strawberry.argument(description="How many items at most, 1 to 500.")
-        ] = 50,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Continue after this cursor (an edge's cursor or pageInfo.endCursor "
-                "of the previous page)."
-            ),
-        ] = None,
+        user: WhoseDevice = None,
+        first: PageSize = 50,
+        after: PageAfter = None,
     ) -> Connection[PendingCase]:
         found, more = await cases.cases_pending_sync(
             info.context.db,
@@ -99,9 +89,7 @@ class CaseQuery:
                 description="The device: its deviceId, or any name it has had (see reportDevice)."
             ),
         ],
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
-        ] = None,
+        user: WhoseDevice = None,
     ) -> CaseStatus:
         status = await cases.case_status(
             info.context.db, info.context.principal, project, key, device_name, user

@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from gateway.graphql.actions import ActionType
-from gateway.graphql.arguments import ProjectCode
+from gateway.graphql.arguments import PageAfter, PageSize, ProjectCode
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.pagination import Connection
@@ -165,16 +165,8 @@ class ConflictQuery:
                 "data you may see)."
             ),
         ] = None,
-        first: Annotated[
-            int, strawberry.argument(description="How many items at most, 1 to 500.")
-        ] = 50,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Continue after this cursor (an edge's cursor or pageInfo.endCursor "
-                "of the previous page)."
-            ),
-        ] = None,
+        first: PageSize = 50,
+        after: PageAfter = None,
     ) -> Connection[Conflict]:
         page = await domain.list_conflicts(
             info.context.db,

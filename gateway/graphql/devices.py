@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 
 from gateway.graphql.actions import ProgressInput
-from gateway.graphql.arguments import ProjectCode
+from gateway.graphql.arguments import DeviceId, ProjectCode, WhoseDeviceAmongTheirs
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.globalids import KeyPart, Node
@@ -122,14 +122,8 @@ class DeviceQuery:
         self,
         info: Info,
         project: ProjectCode,
-        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
-        user: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Whose device: a user id (omitted: yours). A device is known within "
-                "its user's devices only."
-            ),
-        ] = None,
+        device_id: DeviceId,
+        user: WhoseDeviceAmongTheirs = None,
     ) -> Device | None:
         found = await domain.get_device(
             info.context.db,
@@ -152,7 +146,7 @@ class DeviceMutation:
         self,
         info: Info,
         project: ProjectCode,
-        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        device_id: DeviceId,
         name: Annotated[
             str | None,
             strawberry.argument(
@@ -168,13 +162,7 @@ class DeviceMutation:
             int | None,
             strawberry.argument(description="How many local changes wait to be sent (0 or more)."),
         ] = None,
-        user: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Whose device: a user id (omitted: yours). A device is known within "
-                "its user's devices only."
-            ),
-        ] = None,
+        user: WhoseDeviceAmongTheirs = None,
     ) -> Device:
         device = await domain.report_device(
             info.context.db,
@@ -199,20 +187,14 @@ class DeviceMutation:
         self,
         info: Info,
         project: ProjectCode,
-        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        device_id: DeviceId,
         progress: Annotated[
             list[ProgressInput],
             strawberry.argument(
                 description="Per table, the progress of the last read the device has applied."
             ),
         ],
-        user: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Whose device: a user id (omitted: yours). A device is known within "
-                "its user's devices only."
-            ),
-        ] = None,
+        user: WhoseDeviceAmongTheirs = None,
     ) -> bool:
         await acknowledge_progress(
             info.context.db,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import strawberry
 
-from gateway.graphql.arguments import ProjectCode
+from gateway.graphql.arguments import DeviceId, PageAfter, PageSize, ProjectCode, WhoseDevice
 from gateway.graphql.context import Info
 from gateway.graphql.devices import NAMED_HELP
 from gateway.graphql.enums import described_enum
@@ -103,9 +103,7 @@ class HistoryQuery:
                 "reportDevice). Omitted: of every device (see user)."
             ),
         ] = None,
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
-        ] = None,
+        user: WhoseDevice = None,
     ) -> SyncSummary:
         db, principal = info.context.db, info.context.principal
         put = await history.last_event(db, principal, project, Direction.PUT, device_name, user)
@@ -147,16 +145,8 @@ class HistoryQuery:
             SyncDirection | None,
             strawberry.argument(description="Only puts or only gets (omitted: both)."),
         ] = None,
-        first: Annotated[
-            int, strawberry.argument(description="How many items at most, 1 to 500.")
-        ] = 50,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Continue after this cursor (an edge's cursor or pageInfo.endCursor "
-                "of the previous page)."
-            ),
-        ] = None,
+        first: PageSize = 50,
+        after: PageAfter = None,
     ) -> Connection[SyncEvent]:
         page = await history.sync_history(
             info.context.db,
@@ -204,7 +194,7 @@ class HistoryMutation:
         self,
         info: Info,
         project: ProjectCode,
-        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        device_id: DeviceId,
         direction: Annotated[SyncDirection, strawberry.argument(description="Which way it went.")],
         device_name: Annotated[
             str | None,
@@ -220,9 +210,7 @@ class HistoryMutation:
         partial: Annotated[
             bool, strawberry.argument(description="The device was not brought fully up to date.")
         ] = False,
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose device: a user id (omitted: yours).")
-        ] = None,
+        user: WhoseDevice = None,
         time: Annotated[
             datetime | None,
             strawberry.argument(

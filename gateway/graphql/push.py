@@ -7,7 +7,7 @@ from typing import Annotated
 
 import strawberry
 
-from gateway.graphql.arguments import ProjectCode
+from gateway.graphql.arguments import DeviceId, ProjectCode, WhoseData
 from gateway.graphql.context import Info
 from gateway.graphql.globalids import KeyPart, Node
 from gateway.push import registrations as domain
@@ -59,7 +59,7 @@ class PushMutation:
         fcm_token: Annotated[
             str, strawberry.argument(description="The device's Firebase Cloud Messaging token.")
         ],
-        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
+        device_id: DeviceId,
         user: Annotated[
             str | None,
             strawberry.argument(
@@ -94,10 +94,8 @@ class PushMutation:
         self,
         info: Info,
         project: ProjectCode,
-        device_id: Annotated[str, strawberry.argument(description="The device's id.")],
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
-        ] = None,
+        device_id: DeviceId,
+        user: WhoseData = None,
     ) -> bool:
         return await domain.unregister_push(
             info.context.db, info.context.principal, project, device_id=device_id, user=user

@@ -9,7 +9,7 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from gateway.graphql.arguments import ProjectCode
+from gateway.graphql.arguments import PageAfter, PageSize, ProjectCode, WhoseData
 from gateway.graphql.context import Info
 from gateway.graphql.globalids import KeyPart, Node
 from gateway.graphql.pagination import Connection
@@ -68,19 +68,9 @@ class RecordQuery:
         info: Info,
         project: ProjectCode,
         table: Annotated[str, strawberry.argument(description="The table's name.")],
-        user: Annotated[
-            str | None, strawberry.argument(description="Whose data: a user id (omitted: yours).")
-        ] = None,
-        first: Annotated[
-            int, strawberry.argument(description="How many items at most, 1 to 500.")
-        ] = 50,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Continue after this cursor (an edge's cursor or pageInfo.endCursor "
-                "of the previous page)."
-            ),
-        ] = None,
+        user: WhoseData = None,
+        first: PageSize = 50,
+        after: PageAfter = None,
         include_deleted: Annotated[
             bool, strawberry.argument(description="Also list deleted records.")
         ] = False,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import strawberry
 
-from gateway.graphql.arguments import ProjectCode
+from gateway.graphql.arguments import ProjectCode, RunId, SyncId
 from gateway.graphql.context import Info
 from gateway.graphql.enums import described_enum
 from gateway.graphql.scalars import Long
@@ -260,7 +260,7 @@ class SyncRunQuery:
     async def sync(
         self,
         info: Info,
-        id: Annotated[int, strawberry.argument(description="The sync's id.")],
+        id: SyncId,
     ) -> Sync:
         return Sync.from_domain(await domain.get_sync(info.context.db, info.context.principal, id))
 
@@ -268,7 +268,7 @@ class SyncRunQuery:
     async def sync_run(
         self,
         info: Info,
-        id: Annotated[int, strawberry.argument(description="The run's id.")],
+        id: RunId,
     ) -> SyncRun:
         run = await domain.get_run(info.context.db, info.context.principal, id)
         return SyncRun.from_domain(run)
@@ -277,7 +277,7 @@ class SyncRunQuery:
     async def sync_runs(
         self,
         info: Info,
-        sync_id: Annotated[int, strawberry.argument(description="The sync's id.")],
+        sync_id: SyncId,
         page: PageNumber = 1,
         per_page: RunsPerPage = DEFAULT_PER_PAGE,
         order: RunOrder = SortOrder.DESC,
@@ -379,7 +379,7 @@ class SyncRunMutation:
     async def start_sync_run(
         self,
         info: Info,
-        sync_id: Annotated[int, strawberry.argument(description="The sync's id.")],
+        sync_id: SyncId,
         full_sync: Annotated[
             bool,
             strawberry.argument(
@@ -413,7 +413,7 @@ class SyncRunMutation:
     async def update_sync_run(
         self,
         info: Info,
-        id: Annotated[int, strawberry.argument(description="The run's id.")],
+        id: RunId,
         counters: Annotated[
             SyncRunCounters | None,
             strawberry.argument(
@@ -442,7 +442,7 @@ class SyncRunMutation:
     async def complete_sync_run(
         self,
         info: Info,
-        id: Annotated[int, strawberry.argument(description="The run's id.")],
+        id: RunId,
         counters: Annotated[
             SyncRunCounters | None,
             strawberry.argument(
@@ -481,7 +481,7 @@ class SyncRunMutation:
     async def fail_sync_run(
         self,
         info: Info,
-        id: Annotated[int, strawberry.argument(description="The run's id.")],
+        id: RunId,
         error_code: Annotated[
             str, strawberry.argument(description='Why it failed, as a short code, e.g. "TIMEOUT".')
         ],
@@ -508,7 +508,7 @@ class SyncRunMutation:
     async def cancel_sync_run(
         self,
         info: Info,
-        id: Annotated[int, strawberry.argument(description="The run's id.")],
+        id: RunId,
     ) -> SyncRun:
         run = await domain.cancel_sync_run(
             info.context.db, info.context.principal, id, events=info.context.services
