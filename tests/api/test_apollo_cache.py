@@ -10,13 +10,13 @@ import asyncio
 import json
 
 from gateway.auth.principal import Role
-from tests.api.test_graphql_http_audit import NODE_PROJECT, _node
 from tests.support import GatewayServer
 from tests.support.live import make_project, write_notes
+from tests.support.node import NODE_PROJECT, node_or_skip
 
 
 async def test_apollo_normalizes_every_cacheable_object(server: GatewayServer) -> None:
-    node = _node()
+    node = node_or_skip("@apollo/client", "the Apollo cache test")
     await make_project(server)
     token = server.token("alice", Role.PATIENT)
     alice = server.client(token)

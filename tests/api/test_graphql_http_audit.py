@@ -7,39 +7,14 @@ test skips and says why, except under CI=true, where it fails."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import warnings
-from pathlib import Path
-
-import pytest
 
 from tests.support import GatewayServer
-
-NODE_PROJECT = Path(__file__).parents[1] / "node"
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node is not installed"
-    elif not (NODE_PROJECT / "node_modules" / "graphql-http").is_dir():
-        problem = f"{NODE_PROJECT / 'node_modules'} is missing: run 'npm ci --prefix tests/node'"
-    if problem is not None:
-        reason = f"SKIPPING THE GRAPHQL-OVER-HTTP AUDIT: {problem}"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
-        warnings.warn(reason, stacklevel=2)
-        pytest.skip(reason)
-    assert node is not None
-    return node
+from tests.support.node import NODE_PROJECT, node_or_skip
 
 
 def test_graphql_http_audit_passes_without_warnings(server: GatewayServer) -> None:
-    node = _node()
+    node = node_or_skip("graphql-http", "the GraphQL-over-HTTP audit")
     run = subprocess.run(
         [node, str(NODE_PROJECT / "audit.mjs"), server.url],
         capture_output=True,

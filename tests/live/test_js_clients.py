@@ -22,7 +22,6 @@ from gql.transport.httpx import HTTPXAsyncTransport
 
 from gateway.auth.principal import Role
 from gateway.settings import Settings
-from tests.api.test_graphql_http_audit import NODE_PROJECT, _node
 from tests.support import TEST_SECRET, GatewayServer
 from tests.support.live import (
     SUBSCRIBE,
@@ -34,6 +33,7 @@ from tests.support.live import (
     subscribed,
     take,
 )
+from tests.support.node import NODE_PROJECT, node_or_skip
 
 NODE_SECONDS = 60  # the whole run takes a few seconds; this only stops a hung one
 
@@ -58,7 +58,7 @@ def _next_json(lines: queue.Queue[str | None], stderr: IO[str]) -> dict[str, Any
 
 
 def test_apollo_urql_and_graphql_ws_query_write_and_resume_live(settings: Settings) -> None:
-    node = _node()
+    node = node_or_skip("@apollo/client", "the JS clients test")
     with GatewayServer.running(settings) as first:
         asyncio.run(make_project(first))
         config = {"http": first.url, "ws": first.ws_url, "secret": TEST_SECRET}

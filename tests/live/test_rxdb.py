@@ -11,39 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import sys
-import warnings
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from gateway.auth.principal import Role
 from tests.support import TEST_SECRET, GatewayServer, create_project
+from tests.support.node import NODE_PROJECT, node_or_skip
 
-NODE_PROJECT = Path(__file__).parents[1] / "node"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 INITIAL, BATCH = 25, 10  # a first sync of three pages
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    problem = None
-    if node is None:
-        problem = "node is not installed"
-    elif not (NODE_PROJECT / "node_modules" / "rxdb").is_dir():
-        problem = f"{NODE_PROJECT / 'node_modules'} is missing: run 'npm ci --prefix tests/node'"
-    if problem is not None:
-        reason = f"SKIPPING THE RXDB REPLICATION TEST: {problem}"
-        if IN_CI:
-            pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
-        warnings.warn(reason, stacklevel=2)
-        pytest.skip(reason)
-    assert node is not None
-    return node
 
 
 def rid(n: int) -> str:
@@ -87,7 +63,7 @@ async def _server_documents(server: GatewayServer) -> dict[str, Any]:
 
 
 def test_rxdb_replicates_a_table_both_ways(server: GatewayServer) -> None:
-    node = _node()
+    node = node_or_skip("rxdb", "the RxDB replication test")
     token = asyncio.run(_prepare(server))
     arguments = {"url": server.url, "token": token, "secret": TEST_SECRET, "project": "rx",
                  "table": "notes", "batchSize": BATCH}  # fmt: skip
