@@ -9,8 +9,9 @@ Measures, on a fresh database that is dropped at the end:
   columns, in its (xid, id) order, pages of 1,000 with a keyset on (xid, id)) and serialized
   with orjson, in one process (rows/s): what the pull could reach without the gateway.
 
-The ingest is also timed per ``--segment`` actions (10,000 by default): its first and last
-segments show whether writing slows down as the log grows. ``--ingest-only`` skips the pull and
+The ingest is also timed per ``--segment`` actions (10,000 by default): every segment (the
+first and the last when there are more than 20) shows whether writing slows down as the log
+grows. ``--ingest-only`` skips the pull and
 the floor (for logs of a million actions); ``--database sqlite`` runs the gateway on a SQLite
 file in a temporary directory instead (no floor there).
 
@@ -69,6 +70,7 @@ JWT_SECRET = "bench-secret-" + "x" * 40
 START_TIMEOUT_SECONDS = 30.0
 HTTP_TIMEOUT_SECONDS = 120.0
 SEED = 2024  # the same actions on every run
+MAX_SEGMENT_ROWS = 20
 
 CREATE_PROJECT = """
 mutation ($code: String!) { createProject(code: $code, name: "Benchmark") { code } }
@@ -319,7 +321,9 @@ async def measure(
         client = GraphQLClient(http, url, token)
         segments: list[Measure] = []
         written = await ingest(client, batches, segments, args.segment)
-        measures = [written, *segments[:1], *segments[1:][-1:]]
+        # Every segment when they fit a screen, else the first and the last.
+        shown = segments if len(segments) <= MAX_SEGMENT_ROWS else [segments[0], segments[-1]]
+        measures = [written, *shown]
         if args.ingest_only:
             return measures
         measures.append(await pull(client, expected))

@@ -61,10 +61,13 @@ class Settings(BaseSettings):
     pg_idle_in_transaction_timeout_ms: int = Field(default=60_000, gt=0)
     # Each replica's PostgreSQL connections (SQLite: ignored). A replica holds up to
     # db_pool_size + db_max_overflow of them, plus one LISTEN connection on the postgres bus:
-    # size PostgreSQL's max_connections for every replica at once.
-    db_pool_size: int = Field(default=10, gt=0, description="connections kept open")
+    # size PostgreSQL's max_connections for every replica at once. An overflow connection is
+    # closed as soon as it is returned: with more requests at once than the pool, each one
+    # opened a connection (a new server process) and closed it, halving one-row lookups at 16
+    # concurrent requests; the pool is the larger part for that reason.
+    db_pool_size: int = Field(default=20, gt=0, description="connections kept open")
     db_max_overflow: int = Field(
-        default=20, ge=0, description="connections opened beyond the pool under load, then closed"
+        default=10, ge=0, description="connections opened beyond the pool under load, then closed"
     )
     db_pool_timeout_seconds: float = Field(
         default=30.0, gt=0, description="a request waiting this long for a connection fails"

@@ -35,8 +35,8 @@ class Database:
         *,
         echo: bool = False,
         idle_in_transaction_timeout_ms: int = 60_000,
-        pool_size: int = 10,
-        max_overflow: int = 20,
+        pool_size: int = 20,
+        max_overflow: int = 10,
         pool_timeout_seconds: float = 30.0,
     ) -> None:
         self.url = normalize_database_url(url)
