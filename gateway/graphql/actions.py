@@ -219,22 +219,12 @@ class DatabaseAction:
     def data(self) -> JSON | None:
         return json.loads(self.json_data) if self.json_data is not None else None
 
-    @classmethod
-    def from_domain(cls, a: DeliveredAction) -> DatabaseAction:
-        return cls(
-            table=a.table,
-            user=a.user,
-            action=a.action,
-            record_id=a.record_id,
-            json_data=a.json_data,
-            sample_time=Long(a.sample_time) if a.sample_time is not None else None,
-            time=Long(a.time),
-            order=a.order,
-            source=a.source,
-            author=a.author,
-            device_id=a.device_id,
-            position=Long(a.position),
-        )
+    @staticmethod
+    def served(actions: list[DeliveredAction]) -> list[DatabaseAction]:
+        """The domain's actions served as they are: a ``DeliveredAction`` has exactly these
+        fields' attributes (``test_actions_served_as_delivered`` holds them equal), and a
+        page of 1,000 then builds no second object per action."""
+        return cast(list[DatabaseAction], actions)
 
 
 @strawberry.type(description="A batch of database actions, with the progress to continue from.")
@@ -252,7 +242,7 @@ class ActionBatch:
     @classmethod
     def from_domain(cls, batch: reader.ReadBatch) -> ActionBatch:
         return cls(
-            actions=[DatabaseAction.from_domain(a) for a in batch.actions],
+            actions=DatabaseAction.served(batch.actions),
             progress=[Progress.from_domain(p) for p in batch.progress],
             has_more=batch.has_more,
         )
