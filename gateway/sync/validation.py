@@ -79,7 +79,8 @@ def parse_data(
         raise ActionProblem(f"jsonData is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ActionProblem("jsonData must be a JSON object")
-    _check_content(data, limits.json_depth)
+    if not _plainly_storable(json_data, limits.json_depth):
+        _check_content(data, limits.json_depth)
     # Every record carries its id and user (SenSeeAct's jsonData does); they must agree.
     if "id" in data and _record_id_of(data["id"]) != record_id:
         raise ActionProblem(f"jsonData.id {data['id']!r} differs from recordId")
@@ -99,6 +100,18 @@ def parse_data(
     if problems:
         raise ActionProblem("; ".join(problems))
     return data
+
+
+def _plainly_storable(text: str, max_depth: int) -> bool:
+    """Whether ``text``, parsed, certainly passes ``_check_content`` (the usual flat record,
+    without walking it): a parsed string's characters are the text's own or come from its
+    escapes, of which only ``\\u`` makes a NUL or a surrogate; and each level of nesting
+    needs a bracket of its own (brackets inside strings only make the count larger)."""
+    return (
+        "\\u" not in text
+        and _UNSTORABLE.search(text) is None
+        and text.count("{") + text.count("[") <= max_depth
+    )
 
 
 def _check_content(data: dict[str, Any], max_depth: int) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.errors import BadUserInput
-from gateway.sync import keyset
+from gateway.sync import keyset, validation
 from gateway.sync.actions import ActionType
 from gateway.sync.cursor import Cursor, Position
 from gateway.sync.validation import (
@@ -103,3 +107,41 @@ def test_a_list_cursor_is_refused_by_every_other_list(kind: keyset.CursorKind) -
     for other in set(keyset.CursorKind) - {kind}:
         with pytest.raises(BadUserInput, match="invalid cursor"):
             keyset.decode(cursor, other)
+
+
+_TEXT = st.text(alphabet=st.sampled_from(["a", " ", "{", "[", "\\", "\x00", "\ud800", "é", "😀"]))
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(
+    data=st.dictionaries(_TEXT, _JSON, max_size=4),
+    ascii_only=st.booleans(),
+    max_depth=st.integers(1, 6),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_quick_content_check_never_passes_what_the_walk_refuses(
+    data: dict[str, object], ascii_only: bool, max_depth: int
+) -> None:
+    """The walk over a record (nesting, NUL, unpaired surrogates) is skipped only where its
+    text shows it would pass: written with escapes or as they are, nested or flat."""
+    text = json.dumps(data, ensure_ascii=ascii_only)
+    if validation._plainly_storable(text, max_depth):
+        validation._check_content(json.loads(text), max_depth)  # does not raise
+
+
+@pytest.mark.parametrize(
+    ("json_data", "message"),
+    [
+        ('{"text": "a\\u0000b"}', "NUL character"),
+        ('{"text": "\\ud800"}', "unpaired surrogate"),
+        ('{"text": "\ud800"}', "unpaired surrogate"),
+        ('{"text": "x", "extra": ' + "[" * 40 + "]" * 40 + "}", "nests deeper"),
+    ],
+)
+def test_unstorable_or_deep_data_is_still_refused(json_data: str, message: str) -> None:
+    with pytest.raises(ActionProblem, match=message):
+        parse_data(ActionType.INSERT, json_data, NOTES, RID, "alice")
