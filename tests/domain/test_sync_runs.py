@@ -229,3 +229,29 @@ async def test_finished_runs_are_pruned_after_their_retention(db: Database, sync
     assert pruned == 1
     left = await domain.list_runs(db, ALICE, sync_id)
     assert sorted(r.id for r in left.runs) == [recent.id, working.id]  # a WORKING run stays
+
+
+async def test_a_run_looked_up_by_id_is_the_run_as_written(db: Database, sync_id: int) -> None:
+    """``get_run`` reads on the driver's connection on PostgreSQL (gateway/db/lookup.py): every
+    column comes back as the session's own reads give it (times with their zone, counters,
+    nulls), and the access rule still asks for a grant when a professional looks."""
+    scheduled = utcnow() + HOUR
+    queued = await start(db, sync_id, scheduled_execution_time=scheduled)
+    assert await domain.get_run(db, ALICE, queued.id) == queued
+    run = await domain.start_sync_run(db, ALICE, sync_id, full_sync=True)
+    done = await domain.complete_sync_run(
+        db, ALICE, run.id, Counters(records_processed=3, records_updated=2),
+        error_code="PARTIAL", error_message="two of three", error_detail='{"skipped": 1}',
+    )  # fmt: skip
+    found = await domain.get_run(db, ALICE, run.id)
+    assert found == done
+    assert found.completed_at is not None and found.completed_at.tzinfo is not None
+    assert (found.error_code, found.error_detail, found.full_sync) == (
+        "PARTIAL", '{"skipped": 1}', True,
+    )  # fmt: skip
+    with pytest.raises(NotFound):
+        await domain.get_run(db, CAROL, run.id)
+    await grant_access(db, ALICE, "study", "dr-carol")
+    assert await domain.get_run(db, CAROL, run.id) == done
+    with pytest.raises(NotFound):
+        await domain.get_run(db, ALICE, run.id + 1_000)
