@@ -222,7 +222,7 @@ class DatabaseAction:
     @staticmethod
     def served(actions: list[DeliveredAction]) -> list[DatabaseAction]:
         """The domain's actions served as they are: a ``DeliveredAction`` has exactly these
-        fields' attributes (``test_actions_served_as_delivered`` holds them equal), and a
+        fields' attributes (tests/unit/test_served_types.py holds them equal), and a
         page of 1,000 then builds no second object per action."""
         return cast(list[DatabaseAction], actions)
 
