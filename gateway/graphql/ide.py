@@ -1,5 +1,8 @@
 """What GraphiQL opens with: an example operation that runs on the demo data, and how to get
-and send a token, in place of Strawberry's generic welcome text."""
+and send a token, in place of Strawberry's generic welcome text; and that it keeps no token:
+Strawberry's page has GraphiQL save the Headers pane in the browser's localStorage, where a
+bearer token to health data would outlive the session and be readable by any script of the
+origin. Here the pane lasts as long as the page."""
 
 from __future__ import annotations
 
@@ -63,13 +66,18 @@ query DemoOverview {
 """
 
 _EXAMPLE_QUERY = re.compile(r"(const EXAMPLE_QUERY = `)(.*?)(`;)", flags=re.DOTALL)
+_PERSIST_HEADERS = re.compile(r"shouldPersistHeaders:\s*true")
 
 
 def with_example(html: str) -> str:
-    """Strawberry's GraphiQL page with this gateway's example as its default operation."""
+    """Strawberry's GraphiQL page with this gateway's example as its default operation, and
+    its Headers pane not saved."""
     page, found = _EXAMPLE_QUERY.subn(
         lambda m: m.group(1) + EXAMPLE_OPERATION + m.group(3), html, count=1
     )
     if found != 1:
         raise RuntimeError("Strawberry's GraphiQL page no longer has its EXAMPLE_QUERY")
+    page, found = _PERSIST_HEADERS.subn("shouldPersistHeaders: false", page)
+    if found != 1:
+        raise RuntimeError("Strawberry's GraphiQL page no longer sets shouldPersistHeaders")
     return page

@@ -232,10 +232,26 @@ def test_graphiql_example_is_a_valid_operation_of_the_schema() -> None:
     assert "`" not in EXAMPLE_OPERATION and "${" not in EXAMPLE_OPERATION
 
 
-def test_with_example_replaces_strawberrys_welcome() -> None:
-    page = "<script>const EXAMPLE_QUERY = `# Welcome to GraphiQL`;\nrender();</script>"
+def test_with_example_replaces_strawberrys_welcome_and_saves_no_headers() -> None:
+    page = (
+        "<script>const EXAMPLE_QUERY = `# Welcome to GraphiQL`;\n"
+        "render({shouldPersistHeaders: true});</script>"
+    )
     assert with_example(page) == (
-        f"<script>const EXAMPLE_QUERY = `{EXAMPLE_OPERATION}`;\nrender();</script>"
+        f"<script>const EXAMPLE_QUERY = `{EXAMPLE_OPERATION}`;\n"
+        "render({shouldPersistHeaders: false});</script>"
     )
     with pytest.raises(RuntimeError):
-        with_example("<script>render();</script>")
+        with_example("<script>render({shouldPersistHeaders: true});</script>")
+    with pytest.raises(RuntimeError):  # Strawberry's page changed: look again at what it keeps
+        with_example("<script>const EXAMPLE_QUERY = `x`;\nrender();</script>")
+
+
+def test_the_served_graphiql_keeps_no_token(sqlite_url: str) -> None:
+    """Strawberry's own page, as the gateway serves it in development: GraphiQL is told not
+    to save its Headers pane (the bearer token) in localStorage."""
+    with GatewayServer.running(settings_for(sqlite_url, environment="development")) as server:
+        page = fetch(server, "/graphql")
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    assert "shouldPersistHeaders: false" in page.text
+    assert "shouldPersistHeaders: true" not in page.text
