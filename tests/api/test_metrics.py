@@ -88,9 +88,14 @@ async def test_metrics_count_real_traffic(server: GatewayServer) -> None:
     ):
         # gql sends the subscription when the stream is first read.
         taken = asyncio.create_task(take(stream, count_at_least(3)))
+        # Started, and its first read done (it registered the laptop): the notes below come
+        # once it is caught up, so their delivery's lag is measured.
         found = await until(
             server,
-            lambda s: value(s, "gateway_subscriptions_active", field="databaseActions") == 1,
+            lambda s: (
+                value(s, "gateway_subscriptions_active", field="databaseActions") == 1
+                and total(s, "gateway_devices") == 1
+            ),
         )
         assert value(found, "gateway_websocket_connections") == 1
         await write_notes(alice, range(3), device="phone")
