@@ -9,7 +9,6 @@ or written into the document, is checked once before the operation runs, so no r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -20,8 +19,8 @@ from strawberry.extensions import SchemaExtension
 
 from gateway.errors import BadUserInput
 from gateway.graphql.caching import MAX_CACHED_OPERATIONS, cacheable
+from gateway.sync.validation import UNSTORABLE
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = "text must not contain NUL characters or unpaired surrogates (\\ud800-\\udfff)"
 
 

@@ -41,7 +41,8 @@ class DataLimits:
 DEFAULT_LIMITS = DataLimits()
 
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL, unpaired surrogates: see graphql/inputs
+# NUL and unpaired surrogates: text PostgreSQL refuses and SQLite keeps (see graphql/inputs).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def normalize_record_id(value: str) -> str:
@@ -109,7 +110,7 @@ def _plainly_storable(text: str, max_depth: int) -> bool:
     needs a bracket of its own (brackets inside strings only make the count larger)."""
     return (
         "\\u" not in text
-        and _UNSTORABLE.search(text) is None
+        and UNSTORABLE.search(text) is None
         and text.count("{") + text.count("[") <= max_depth
     )
 
@@ -127,7 +128,7 @@ def _check_content(data: dict[str, Any], max_depth: int) -> None:
             stack.extend((value, depth + 1) for value in values)
             if isinstance(item, dict):
                 stack.extend((key, depth) for key in item)
-        elif isinstance(item, str) and _UNSTORABLE.search(item):
+        elif isinstance(item, str) and UNSTORABLE.search(item):
             raise ActionProblem("jsonData holds a NUL character or an unpaired surrogate")
 
 
